@@ -1,0 +1,175 @@
+"""Account use cases: register, log in, authenticate, manage plans and passwords."""
+
+from __future__ import annotations
+
+import attrs
+
+from cropedly_core.errors import (
+    EmailTaken,
+    InvalidCredentials,
+    InvalidInput,
+    InvalidToken,
+    OriginNotAllowed,
+    PlanRequired,
+    TooManyAttempts,
+    UserNotFound,
+)
+from cropedly_core.passwords import check_password
+from cropedly_core.ports import Clock, IdGenerator, PasswordHasher, TokenIssuer, TokenVerifier
+from cropedly_core.ports import UserRepository
+from cropedly_core.throttle import LoginThrottle
+from cropedly_core.tokens import TokenGrant
+from cropedly_core.users import Plan, Role, User, normalise_email
+
+MAX_NAME_LENGTH = 200
+
+
+@attrs.define
+class Accounts:
+    """The account use cases, built from ports by the composition root."""
+
+    users: UserRepository
+    hasher: PasswordHasher
+    issuer: TokenIssuer
+    verifier: TokenVerifier
+    clock: Clock
+    ids: IdGenerator
+    throttle: LoginThrottle = attrs.field(factory=LoginThrottle)
+    _dummy_hash: str | None = attrs.field(default=None, init=False)
+
+    def register(
+        self,
+        email: str,
+        password: str | None,
+        name: str,
+        plan: Plan = Plan.FREE,
+        roles: frozenset[Role] = frozenset({Role.USER}),
+    ) -> User:
+        """Create an account; ``password=None`` is a Google sign-in account."""
+        normalised = normalise_email(email)
+        clean_name = _check_name(name)
+        if password is not None:
+            check_password(password, email=normalised, name=clean_name)
+        if self.users.get_by_email(normalised) is not None:
+            raise EmailTaken("An account with this e-mail already exists.")
+        user = User(
+            id=self.ids.new_id(),
+            email=normalised,
+            name=clean_name,
+            plan=plan,
+            password_hash=None if password is None else self.hasher.hash(password),
+            created_at=self.clock.now(),
+            roles=roles | {Role.USER},
+        )
+        self.users.add(user)
+        return user
+
+    def login(self, email: str, password: str, client: str = "unknown") -> TokenGrant:
+        """Exchange e-mail and password for a token.
+
+        Unknown e-mails, wrong passwords and password-less accounts all raise the
+        same ``InvalidCredentials`` after one hash computation, so neither the
+        answer nor its timing tells which e-mails exist.
+        """
+        now = self.clock.now()
+        key = email.strip().lower()
+        wait = self.throttle.retry_after(key, client, now)
+        if wait:
+            raise TooManyAttempts(wait)
+        user = self.users.get_by_email(key)
+        if user is None or user.password_hash is None:
+            self.hasher.verify(self._dummy(), password)
+            self.throttle.record_failure(key, client, now)
+            raise InvalidCredentials
+        if not self.hasher.verify(user.password_hash, password):
+            self.throttle.record_failure(key, client, now)
+            raise InvalidCredentials
+        self.throttle.record_success(key)
+        if self.hasher.needs_rehash(user.password_hash):
+            user = attrs.evolve(user, password_hash=self.hasher.hash(password))
+            self.users.update(user)
+        return self.issuer.issue(user, now)
+
+    def authenticate(self, token: str) -> User:
+        """The user a bearer token stands for; raises ``InvalidToken``."""
+        claims = self.verifier.verify(token, self.clock.now())
+        user = self.users.get(claims.sub)
+        if user is None:
+            raise InvalidToken("The token's account no longer exists.")
+        if claims.token_version != user.token_version:
+            raise InvalidToken("The token was issued before the password last changed.")
+        return user
+
+    def set_password(self, user_id: str, password: str) -> User:
+        """Set a new password (also for Google accounts); older tokens stop working."""
+        user = self._get(user_id)
+        check_password(password, email=user.email, name=user.name)
+        updated = attrs.evolve(
+            user,
+            password_hash=self.hasher.hash(password),
+            token_version=user.token_version + 1,
+        )
+        self.users.update(updated)
+        return updated
+
+    def set_plan(self, email: str, plan: Plan) -> User:
+        user = self.users.get_by_email(normalise_email(email))
+        if user is None:
+            raise UserNotFound(f"No account with e-mail {email!r}.")
+        updated = attrs.evolve(user, plan=plan)
+        self.users.update(updated)
+        return updated
+
+    def set_origins(self, email: str, origins: frozenset[str]) -> User:
+        user = self.users.get_by_email(normalise_email(email))
+        if user is None:
+            raise UserNotFound(f"No account with e-mail {email!r}.")
+        updated = attrs.evolve(user, origins=frozenset(normalise_origin(o) for o in origins))
+        self.users.update(updated)
+        return updated
+
+    def _get(self, user_id: str) -> User:
+        user = self.users.get(user_id)
+        if user is None:
+            raise UserNotFound("No such account.")
+        return user
+
+    def _dummy(self) -> str:
+        if self._dummy_hash is None:
+            self._dummy_hash = self.hasher.hash("dummy password for timing parity")
+        return self._dummy_hash
+
+
+def require_plan(user: User, plan: Plan, origin: str | None = None) -> None:
+    """Check the plan rules of the API.
+
+    Server-side calls need at least ``plan`` (Pro for the API). Browser calls,
+    recognised by their ``Origin`` header, need Enterprise and a registered origin.
+    """
+    if origin is not None:
+        if not user.plan.includes(Plan.ENTERPRISE):
+            raise PlanRequired(
+                Plan.ENTERPRISE.value,
+                "Calls from a browser (requests with an Origin) need the enterprise plan.",
+            )
+        if normalise_origin(origin) not in user.origins:
+            raise OriginNotAllowed(f"The origin {origin!r} is not registered for this account.")
+    if not user.plan.includes(plan):
+        raise PlanRequired(plan.value)
+
+
+def normalise_origin(origin: str) -> str:
+    """``scheme://host[:port]`` in lower case, without a trailing slash."""
+    value = origin.strip().rstrip("/").lower()
+    if "://" not in value or value.count("/") > 2:
+        raise InvalidInput(f"Not an origin: {origin!r} (expected scheme://host[:port]).", "origin")
+    return value
+
+
+def _check_name(name: str) -> str:
+    clean = " ".join(name.split())
+    if not clean:
+        raise InvalidInput("The name must not be empty.", field="name")
+    if len(clean) > MAX_NAME_LENGTH:
+        raise InvalidInput(f"The name must have at most {MAX_NAME_LENGTH} characters.", "name")
+    return clean

@@ -1,0 +1,35 @@
+"""Ports of the enhancement pipeline."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from cropedly_core.images.model import EncodedImage, ImageInfo, OutputFormat, Pixels, Raster
+
+
+class ImageCodec(Protocol):
+    """Reads and writes image files; formats are decided from the bytes."""
+
+    def probe(self, data: bytes, max_pixels: int) -> ImageInfo:
+        """Identify the format and size from the header.
+
+        Raises ``ImageRejected`` (``unsupported-format``, ``too-many-pixels``,
+        ``corrupt-image``) without decoding the pixels.
+        """
+        ...
+
+    def decode(self, data: bytes, max_pixels: int) -> Raster:
+        """Decode and normalise: orientation, sRGB, 8 bits, alpha kept."""
+        ...
+
+    def encode(self, raster: Raster, fmt: OutputFormat, quality: int | None) -> EncodedImage:
+        """Encode without personal metadata; ``AUTO`` keeps the input's family."""
+        ...
+
+
+class Upscaler(Protocol):
+    """Enlarges pixels by an integer factor (2 or 4)."""
+
+    def upscale(self, pixels: Pixels, factor: int) -> Pixels:
+        """H x W x C -> (H*factor) x (W*factor) x C; C is 3 or 4."""
+        ...
