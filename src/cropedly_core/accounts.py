@@ -15,8 +15,14 @@ from cropedly_core.errors import (
     UserNotFound,
 )
 from cropedly_core.passwords import check_password
-from cropedly_core.ports import Clock, IdGenerator, PasswordHasher, TokenIssuer, TokenVerifier
-from cropedly_core.ports import UserRepository
+from cropedly_core.ports import (
+    Clock,
+    IdGenerator,
+    PasswordHasher,
+    TokenIssuer,
+    TokenVerifier,
+    UserRepository,
+)
 from cropedly_core.throttle import LoginThrottle
 from cropedly_core.tokens import TokenGrant
 from cropedly_core.users import Plan, Role, User, normalise_email

@@ -97,7 +97,9 @@ class Overloaded(DomainError):
     slug = "overloaded"
     title = "Service busy"
 
-    def __init__(self, retry_after: int, detail: str = "Too many images are being processed.") -> None:
+    def __init__(
+        self, retry_after: int, detail: str = "Too many images are being processed."
+    ) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
 

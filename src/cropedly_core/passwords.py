@@ -10,16 +10,54 @@ MAX_LENGTH = 256  # argon2 takes any length; a cap stops multi-megabyte "passwor
 # The most common passwords of public breach corpora that pass the length rule,
 # lower-cased; the length rule already removes the shorter ones.
 _COMMON = frozenset(
-    """
-    1234567890 12345678910 0123456789 1q2w3e4r5t 1qaz2wsx3edc qwertyuiop
-    password12 password123 password1234 passw0rd123 iloveyou12 princess12
-    qwerty1234 qwerty12345 qwertyuiop1 abcdefghij abc1234567 1111111111
-    0000000000 9876543210 asdfghjkl1 zxcvbnm123 football12 baseball12
-    superman12 sunshine12 dragon1234 letmein123 welcome123 monkey1234
-    trustno1234 computer12 internet12 starwars12 whatever12 adminadmin
-    administrator changeme123 123qweasdzxc qazwsxedcrfv 1q2w3e4r5t6y
-    password!! p@ssw0rd123 passwordpassword 12345qwert qwert12345
-    """.split()
+    [
+        "1234567890",
+        "12345678910",
+        "0123456789",
+        "1q2w3e4r5t",
+        "1qaz2wsx3edc",
+        "qwertyuiop",
+        "password12",
+        "password123",
+        "password1234",
+        "passw0rd123",
+        "iloveyou12",
+        "princess12",
+        "qwerty1234",
+        "qwerty12345",
+        "qwertyuiop1",
+        "abcdefghij",
+        "abc1234567",
+        "1111111111",
+        "0000000000",
+        "9876543210",
+        "asdfghjkl1",
+        "zxcvbnm123",
+        "football12",
+        "baseball12",
+        "superman12",
+        "sunshine12",
+        "dragon1234",
+        "letmein123",
+        "welcome123",
+        "monkey1234",
+        "trustno1234",
+        "computer12",
+        "internet12",
+        "starwars12",
+        "whatever12",
+        "adminadmin",
+        "administrator",
+        "changeme123",
+        "123qweasdzxc",
+        "qazwsxedcrfv",
+        "1q2w3e4r5t6y",
+        "password!!",
+        "p@ssw0rd123",
+        "passwordpassword",
+        "12345qwert",
+        "qwert12345",
+    ]
 )
 
 

@@ -1,0 +1,59 @@
+"""Developer tasks: ``nox -s tests``, ``lint``, ``typecheck``, ``bench``, ``serve``, ``train``."""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["lint", "typecheck", "tests"]
+
+PYTHON = "3.11"
+# The CPU build that these machines hold locally; a bare "torch" pulls a multi-GB CUDA build.
+TORCH = "torch==2.13.0"
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The whole test suite, unit to end-to-end, with the core-purity contract."""
+    session.install("-e", ".[test]")
+    session.run("lint-imports")
+    session.run("pytest", *(session.posargs or ["-q"]))
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", "src", "tests", "noxfile.py", "bench", "training")
+    session.run("ruff", "format", "--check", "src")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    session.install("-e", ".[dev]")
+    session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Login, token, pipeline and model figures, written under docs/."""
+    session.install("-e", ".[test]")
+    for script in ("bench/bench_auth.py", "bench/bench_pipeline.py", "bench/bench_model.py"):
+        if os.path.exists(script):
+            session.run("python", script)
+
+
+@nox.session(python=PYTHON)
+def serve(session: nox.Session) -> None:
+    """Run the API on the embedded default: SQLite and files under ./data."""
+    session.install("-e", ".")
+    session.run("cropedly", "serve", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def train(session: nox.Session) -> None:
+    """Train the super-resolution model on CPU and export it to ONNX (seeded)."""
+    session.install(TORCH, "numpy", "pillow", "onnx", "onnxruntime")
+    session.run("python", "training/train.py", *session.posargs)

@@ -1,0 +1,140 @@
+"""JWT tokens signed with Ed25519 through joserfc (authlib's JOSE library).
+
+The signing keys live as PEM files (mode 0600) in a folder of the data
+directory; the newest signs, every key in the folder verifies, so a key can be
+rotated by adding a new one and removing the old one 72 hours later.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet, OKPKey
+
+from cropedly_core.errors import InvalidToken
+from cropedly_core.tokens import TOKEN_LIFETIME, Claims, TokenGrant
+from cropedly_core.users import User
+
+ALGORITHM = "Ed25519"  # RFC 9864's fully specified name for EdDSA over Ed25519
+_LEEWAY_SECONDS = 30  # tolerated clock skew for iat between server processes
+_MAX_TOKEN_LENGTH = 8192
+
+
+class JwtTokens:
+    """Issues and verifies JWTs; implements ``TokenIssuer`` and ``TokenVerifier``."""
+
+    def __init__(self, keys: list[OKPKey], issuer: str, audience: str) -> None:
+        if not keys:
+            raise ValueError("at least one signing key is needed")
+        self._signing = keys[0]
+        self._keys = KeySet(list(keys))
+        self._kids = {k.kid for k in keys}
+        self.issuer = issuer
+        self.audience = audience
+
+    @classmethod
+    def generate(cls, issuer: str = "cropedly", audience: str = "cropedly-api") -> JwtTokens:
+        """A tokens service with a fresh key held only in memory."""
+        return cls([new_key()], issuer, audience)
+
+    def issue(self, user: User, now: datetime) -> TokenGrant:
+        iat = now.replace(microsecond=0)
+        exp = iat + TOKEN_LIFETIME
+        jti = secrets.token_urlsafe(16)
+        payload = {
+            "sub": user.id,
+            "name": user.name,
+            "authorities": user.authorities,
+            "iat": int(iat.timestamp()),
+            "exp": int(exp.timestamp()),
+            "iss": self.issuer,
+            "aud": self.audience,
+            "jti": jti,
+            "ver": user.token_version,
+        }
+        header = {"alg": ALGORITHM, "typ": "JWT", "kid": self._signing.kid}
+        token = jwt.encode(header, payload, self._signing, algorithms=[ALGORITHM])
+        claims = Claims(
+            sub=user.id,
+            name=user.name,
+            authorities=tuple(user.authorities),
+            iat=iat,
+            exp=exp,
+            jti=jti,
+            token_version=user.token_version,
+        )
+        return TokenGrant(token=token, expires_at=exp, claims=claims)
+
+    def verify(self, token: str, now: datetime) -> Claims:
+        if len(token) > _MAX_TOKEN_LENGTH or token.count(".") != 2:
+            raise InvalidToken("The token is malformed.")
+        try:
+            decoded = jwt.decode(token, self._keys, algorithms=[ALGORITHM])
+        except (JoseError, ValueError, TypeError) as exc:
+            raise InvalidToken("The token's signature or format is invalid.") from exc
+        header = decoded.header
+        if header.get("typ") != "JWT" or header.get("kid") not in self._kids:
+            raise InvalidToken("The token's header is not one this server issues.")
+        return self._claims(decoded.claims, now)
+
+    def _claims(self, raw: dict[str, Any], now: datetime) -> Claims:
+        try:
+            iat = int(raw["iat"])
+            exp = int(raw["exp"])
+            sub, name, jti = str(raw["sub"]), str(raw["name"]), str(raw["jti"])
+            authorities = tuple(str(a) for a in raw["authorities"])
+            version = int(raw["ver"])
+            iss, aud = raw["iss"], raw["aud"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidToken("The token lacks required claims.") from exc
+        if iss != self.issuer or aud != self.audience:
+            raise InvalidToken("The token was issued for another service.")
+        stamp = now.timestamp()
+        if exp <= stamp:
+            raise InvalidToken("The token has expired.")
+        if iat > stamp + _LEEWAY_SECONDS or exp - iat != int(TOKEN_LIFETIME.total_seconds()):
+            raise InvalidToken("The token's times are not valid.")
+        return Claims(
+            sub=sub,
+            name=name,
+            authorities=authorities,
+            iat=datetime.fromtimestamp(iat, UTC),
+            exp=datetime.fromtimestamp(exp, UTC),
+            jti=jti,
+            token_version=version,
+        )
+
+    def jwks(self) -> dict[str, Any]:
+        """The public keys, for ``/.well-known/jwks.json``."""
+        return {
+            "keys": [
+                {**k.as_dict(private=False), "alg": ALGORITHM, "use": "sig"}
+                for k in self._keys.keys
+            ]
+        }
+
+
+def new_key() -> OKPKey:
+    kid = datetime.now(UTC).strftime("%Y%m%d%H%M%S-") + secrets.token_hex(4)
+    return OKPKey.generate_key("Ed25519", parameters={"kid": kid})
+
+
+def load_or_create_keys(folder: Path) -> list[OKPKey]:
+    """Every ``*.pem`` key in ``folder``, newest first; one is made on first start."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    paths = sorted(folder.glob("*.pem"), reverse=True)
+    if not paths:
+        key = new_key()
+        path = folder / f"{key.kid}.pem"
+        # O_EXCL + 0600: the private key is never readable by others, not even briefly
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key.as_pem(private=True))
+        paths = [path]
+    return [OKPKey.import_key(p.read_bytes(), parameters={"kid": p.stem}) for p in paths]

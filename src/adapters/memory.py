@@ -1,0 +1,167 @@
+"""In-memory adapters of every core port: for tests, embedding and examples.
+
+They are honest implementations (the shared contract suites run against them
+and against the real adapters), not mocks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import random
+import secrets
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+
+import attrs
+
+from cropedly_core.errors import EmailTaken, InvalidToken, NotFound, UserNotFound
+from cropedly_core.tokens import TOKEN_LIFETIME, Claims, TokenGrant
+from cropedly_core.users import User
+
+
+class InMemoryUserRepository:
+    def __init__(self) -> None:
+        self._by_id: dict[str, User] = {}
+        self._lock = threading.Lock()
+
+    def add(self, user: User) -> None:
+        with self._lock:
+            if any(u.email == user.email for u in self._by_id.values()):
+                raise EmailTaken("An account with this e-mail already exists.")
+            if user.id in self._by_id:
+                raise ValueError(f"duplicate user id {user.id}")
+            self._by_id[user.id] = user
+
+    def get(self, user_id: str) -> User | None:
+        return self._by_id.get(user_id)
+
+    def get_by_email(self, email: str) -> User | None:
+        return next((u for u in self._by_id.values() if u.email == email), None)
+
+    def update(self, user: User) -> None:
+        with self._lock:
+            if user.id not in self._by_id:
+                raise UserNotFound("No such account.")
+            if any(u.email == user.email and u.id != user.id for u in self._by_id.values()):
+                raise EmailTaken("An account with this e-mail already exists.")
+            self._by_id[user.id] = user
+
+    def list(self) -> list[User]:
+        return sorted(self._by_id.values(), key=lambda u: (u.created_at, u.id))
+
+
+class FastPasswordHasher:
+    """Salted SHA-256: fast, for tests and examples only, never for production."""
+
+    _PREFIX = "sha256$"
+
+    def __init__(self, version: int = 1) -> None:
+        self.version = version
+
+    def hash(self, password: str) -> str:
+        salt = secrets.token_hex(8)
+        digest = hashlib.sha256(f"{salt}:{password}".encode()).hexdigest()
+        return f"{self._PREFIX}{self.version}${salt}${digest}"
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        try:
+            _, _version, salt, digest = password_hash.split("$")
+        except ValueError:
+            return False
+        actual = hashlib.sha256(f"{salt}:{password}".encode()).hexdigest()
+        return hmac.compare_digest(actual, digest)
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return not password_hash.startswith(f"{self._PREFIX}{self.version}$")
+
+
+class InMemoryTokens:
+    """Opaque random tokens; only their SHA-256 is kept, like any stored token."""
+
+    def __init__(self) -> None:
+        self._claims: dict[str, Claims] = {}
+
+    def issue(self, user: User, now: datetime) -> TokenGrant:
+        iat = now.replace(microsecond=0)
+        claims = Claims(
+            sub=user.id,
+            name=user.name,
+            authorities=tuple(user.authorities),
+            iat=iat,
+            exp=iat + TOKEN_LIFETIME,
+            jti=secrets.token_urlsafe(16),
+            token_version=user.token_version,
+        )
+        token = secrets.token_urlsafe(32)
+        self._claims[_digest(token)] = claims
+        return TokenGrant(token=token, expires_at=claims.exp, claims=claims)
+
+    def verify(self, token: str, now: datetime) -> Claims:
+        claims = self._claims.get(_digest(token))
+        if claims is None:
+            raise InvalidToken("The token is not valid.")
+        if now >= claims.exp:
+            raise InvalidToken("The token has expired.")
+        return claims
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@attrs.define
+class ManualClock:
+    """A clock that moves only when told to."""
+
+    current: datetime = attrs.field(factory=lambda: datetime(2026, 1, 1, tzinfo=UTC))
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, delta: timedelta) -> None:
+        self.current += delta
+
+
+class SeededIds:
+    """Reproducible ids for tests: 128 bits from a seeded generator."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self._random = random.Random(seed)  # noqa: S311 - test ids, not secrets
+
+    def new_id(self) -> str:
+        return f"{self._random.getrandbits(128):032x}"
+
+
+class InMemoryBlobStore:
+    def __init__(self) -> None:
+        self._blobs: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def put(self, key: str, data: bytes) -> None:
+        with self._lock:
+            self._blobs[key] = bytes(data)
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._blobs[key]
+        except KeyError:
+            raise NotFound(f"No blob {key!r}.") from None
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        return self.get(key)[start : end + 1]
+
+    def size(self, key: str) -> int:
+        return len(self.get(key))
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._blobs.pop(key, None)
+
+    def delete_many(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self.delete(key)
+
+    def keys(self, prefix: str = "") -> Sequence[str]:
+        return sorted(k for k in self._blobs if k.startswith(prefix))

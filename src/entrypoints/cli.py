@@ -1,0 +1,152 @@
+"""The ``cropedly`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from cropedly_core.errors import DomainError
+from cropedly_core.users import Plan
+from entrypoints.bootstrap import Services, build_services
+from entrypoints.settings import Settings
+
+PLANS = [p.value for p in Plan]
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn  # noqa: PLC0415 - only this command needs the server
+
+    # The factory runs in each worker process and reads its settings from the
+    # environment, so the flags travel there.
+    os.environ["CROPEDLY_HOST"] = args.host
+    os.environ["CROPEDLY_PORT"] = str(args.port)
+    settings = Settings.from_env()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Create keys and run migrations once, before the workers race to do it.
+    build_services(settings).close()
+    uvicorn.run(
+        "entrypoints.asgi:create",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        loop="uvloop",
+        http="httptools",
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+        server_header=False,
+    )
+    return 0
+
+
+def _with_services(action: Callable[[Services, argparse.Namespace], int]) -> Callable[..., int]:
+    def run(args: argparse.Namespace) -> int:
+        services = build_services(Settings.from_env())
+        try:
+            return action(services, args)
+        finally:
+            services.close()
+
+    return run
+
+
+def _users_create(services: Services, args: argparse.Namespace) -> int:
+    password = args.password
+    if password is None and not args.google:
+        password = os.environ.get("CROPEDLY_NEW_PASSWORD") or getpass.getpass("Password: ")
+    user = services.accounts.register(
+        args.email, None if args.google else password, args.name, Plan(args.plan)
+    )
+    print(f"created {user.email} ({user.plan.value}) id={user.id}")
+    return 0
+
+
+def _users_list(services: Services, _: argparse.Namespace) -> int:
+    print(f"{'id':24} {'email':32} {'plan':10} {'password':8} name")
+    for user in services.accounts.users.list():
+        has_password = "yes" if user.password_hash else "google"
+        print(f"{user.id:24} {user.email:32} {user.plan.value:10} {has_password:8} {user.name}")
+    return 0
+
+
+def _users_set_plan(services: Services, args: argparse.Namespace) -> int:
+    user = services.accounts.set_plan(args.email, Plan(args.plan))
+    print(f"{user.email} is now on the {user.plan.value} plan")
+    return 0
+
+
+def _users_set_origins(services: Services, args: argparse.Namespace) -> int:
+    user = services.accounts.set_origins(args.email, frozenset(args.origin))
+    print(f"{user.email} origins: {', '.join(sorted(user.origins)) or '(none)'}")
+    return 0
+
+
+def _users_set_password(services: Services, args: argparse.Namespace) -> int:
+    user = services.accounts.users.get_by_email(args.email.strip().lower())
+    if user is None:
+        print(f"error: no account with e-mail {args.email!r}", file=sys.stderr)
+        return 1
+    password = args.password or getpass.getpass("New password: ")
+    services.accounts.set_password(user.id, password)
+    print(f"password of {user.email} changed; tokens issued before now no longer work")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cropedly", description="Cropedly image enhancement")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP API")
+    serve.add_argument("--host", default=os.environ.get("CROPEDLY_HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("CROPEDLY_PORT", "8000")))
+    serve.add_argument("--workers", type=int, default=int(os.environ.get("CROPEDLY_WORKERS", "1")))
+    serve.set_defaults(func=_serve)
+
+    users = commands.add_parser("users", help="manage accounts").add_subparsers(
+        dest="users_command", required=True
+    )
+    create = users.add_parser("create", help="create an account")
+    create.add_argument("--email", required=True)
+    create.add_argument("--password", help="omit to be asked (or set CROPEDLY_NEW_PASSWORD)")
+    create.add_argument("--name", required=True)
+    create.add_argument("--plan", choices=PLANS, default="free")
+    create.add_argument("--google", action="store_true", help="a Google account without password")
+    create.set_defaults(func=_with_services(_users_create))
+
+    users.add_parser("list", help="list accounts").set_defaults(func=_with_services(_users_list))
+
+    set_plan = users.add_parser("set-plan", help="change an account's plan")
+    set_plan.add_argument("--email", required=True)
+    set_plan.add_argument("--plan", choices=PLANS, required=True)
+    set_plan.set_defaults(func=_with_services(_users_set_plan))
+
+    origins = users.add_parser("set-origins", help="browser origins of an enterprise account")
+    origins.add_argument("--email", required=True)
+    origins.add_argument("--origin", action="append", default=[], help="repeat for several")
+    origins.set_defaults(func=_with_services(_users_set_origins))
+
+    set_password = users.add_parser("set-password", help="set an account's password")
+    set_password.add_argument("--email", required=True)
+    set_password.add_argument("--password")
+    set_password.set_defaults(func=_with_services(_users_set_password))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=os.environ.get("CROPEDLY_LOG_LEVEL", "WARNING").upper())
+    try:
+        code: int = args.func(args)
+    except DomainError as exc:
+        print(f"error: {exc.detail}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

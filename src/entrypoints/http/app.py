@@ -1,0 +1,108 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, get
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import ControllerRouterHandler
+
+import cropedly_core
+from entrypoints.bootstrap import Services
+from entrypoints.http.auth import provide_user
+from entrypoints.http.auth_routes import AuthController
+from entrypoints.http.problems import EXCEPTION_HANDLERS
+
+log = logging.getLogger("cropedly")
+
+
+@get("/", summary="Service information", tags=["meta"], sync_to_thread=False)
+def index(services: Services) -> dict[str, Any]:
+    base = services.settings.base_url
+    return {
+        "name": "cropedly",
+        "version": cropedly_core.__version__,
+        "links": {
+            "openapi": f"{base}/schema/openapi.json",
+            "docs": f"{base}/schema",
+            "health": f"{base}/health",
+            "jwks": f"{base}/.well-known/jwks.json",
+            "login": f"{base}/auth/v1/login",
+            "images": f"{base}/images/v1",
+        },
+    }
+
+
+@get("/health", summary="Liveness", tags=["meta"], sync_to_thread=False)
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get(
+    "/.well-known/jwks.json",
+    summary="Public keys of issued tokens",
+    tags=["auth"],
+    sync_to_thread=False,
+)
+def jwks(services: Services) -> dict[str, Any]:
+    return services.jwks()
+
+
+def create_app(
+    services: Services,
+    extra_handlers: Sequence[ControllerRouterHandler] = (),
+    *,
+    debug: bool = False,
+) -> Litestar:
+    """Build the HTTP app around already-built services (one composition root)."""
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        log.info("cropedly %s ready", cropedly_core.__version__)
+        try:
+            yield
+        finally:
+            services.close()
+
+    settings = services.settings
+    return Litestar(
+        route_handlers=[index, health, jwks, AuthController, *extra_handlers],
+        dependencies={
+            "services": Provide(lambda: services, use_cache=True, sync_to_thread=False),
+            "user": Provide(provide_user, sync_to_thread=False),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        # Set explicitly: an app built another way (from_config) loses Litestar's default
+        # limit and then answers 500 to bodies; tests check both 413 and no 500.
+        request_max_body_size=settings.max_request_bytes,
+        lifespan=[lifespan],
+        state=State({"services": services}),
+        cors_config=CORSConfig(
+            allow_origins=["*"],
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["Link", "Retry-After", "ETag", "Content-Range"],
+            max_age=600,
+        ),
+        openapi_config=OpenAPIConfig(
+            title="Cropedly API",
+            version=cropedly_core.__version__,
+            description="AI image enhancement. Errors are RFC 9457 application/problem+json.",
+            path="/schema",
+            components=Components(
+                security_schemes={
+                    "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+                }
+            ),
+            security=[{"BearerToken": []}],
+        ),
+        debug=debug,
+    )

@@ -1,0 +1,31 @@
+"""Authentication at the edge: bearer tokens in, users out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+
+from cropedly_core.errors import InvalidToken
+from cropedly_core.users import User
+from entrypoints.bootstrap import Services
+
+
+def bearer_token(request: Request[Any, Any, Any]) -> str:
+    header = request.headers.get("authorization")
+    if not header:
+        raise InvalidToken("An Authorization: Bearer <token> header is required.")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidToken("The Authorization header must be 'Bearer <token>'.")
+    return token.strip()
+
+
+def provide_user(request: Request[Any, Any, Any], services: Services) -> User:
+    """Dependency: the authenticated caller, or a 401 problem."""
+    return services.accounts.authenticate(bearer_token(request))
+
+
+def client_address(request: Request[Any, Any, Any]) -> str:
+    client = request.client
+    return client.host if client else "unknown"

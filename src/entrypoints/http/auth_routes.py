@@ -1,0 +1,99 @@
+"""``/auth/v1``: register, login, me."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+
+from cropedly_core.users import User
+from entrypoints.bootstrap import Services
+from entrypoints.http.auth import client_address
+
+
+@dataclass
+class LoginForm:
+    email: str
+    password: str
+
+
+@dataclass
+class RegisterForm:
+    email: str
+    password: str
+    name: str
+
+
+@dataclass
+class TokenResponse:
+    token: str
+    tokenType: str  # noqa: N815 - the API's JSON names are camelCase
+    expiresAt: str  # noqa: N815
+
+
+@dataclass
+class Me:
+    id: str
+    email: str
+    name: str
+    plan: str
+    authorities: list[str]
+    createdAt: str  # noqa: N815
+
+
+def me_of(user: User) -> Me:
+    return Me(
+        id=user.id,
+        email=user.email,
+        name=user.name,
+        plan=user.plan.value,
+        authorities=user.authorities,
+        createdAt=user.created_at.isoformat(),
+    )
+
+
+class AuthController(Controller):
+    path = "/auth/v1"
+    tags = ["auth"]  # noqa: RUF012 - Litestar reads it as a class attribute
+
+    @post(
+        "/login",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Log in with e-mail and password",
+        description="Returns a JWT (Ed25519) valid 72 hours. Wrong e-mail, wrong password and "
+        "Google accounts without a password all get the same 401. Failed logins are "
+        "throttled per e-mail and per client address (429 with Retry-After).",
+    )
+    def login(
+        self,
+        request: Request[Any, Any, Any],
+        data: Annotated[LoginForm, Body(media_type=RequestEncodingType.MULTI_PART)],
+        services: Services,
+    ) -> TokenResponse:
+        grant = services.accounts.login(data.email, data.password, client_address(request))
+        return TokenResponse(
+            token=grant.token,
+            tokenType="Bearer",
+            expiresAt=grant.expires_at.isoformat().replace("+00:00", "Z"),
+        )
+
+    @post(
+        "/register",
+        status_code=201,
+        sync_to_thread=True,
+        summary="Create a free account",
+    )
+    def register(
+        self,
+        data: Annotated[RegisterForm, Body(media_type=RequestEncodingType.MULTI_PART)],
+        services: Services,
+    ) -> Me:
+        return me_of(services.accounts.register(data.email, data.password, data.name))
+
+    @get("/me", sync_to_thread=False, summary="The caller's account")
+    def me(self, user: User) -> Me:
+        return me_of(user)

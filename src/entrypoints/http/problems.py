@@ -1,0 +1,177 @@
+"""RFC 9457 problem responses: one table from domain errors to HTTP."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from cropedly_core.errors import (
+    BatchRejected,
+    DomainError,
+    EmailTaken,
+    ImageRejected,
+    InvalidCredentials,
+    InvalidInput,
+    InvalidToken,
+    LinkInvalid,
+    NotFound,
+    OriginNotAllowed,
+    Overloaded,
+    PlanRequired,
+    QuotaExceeded,
+    TooManyAttempts,
+    WeakPassword,
+)
+
+log = logging.getLogger("cropedly.http")
+_BACKTICKED = re.compile(r"`\$?\.?([A-Za-z_][A-Za-z0-9_\[\]]*)`")
+
+PROBLEM_BASE = "https://cropedly.com/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+_STATUS: list[tuple[type[DomainError], int]] = [
+    (InvalidCredentials, 401),
+    (InvalidToken, 401),
+    (TooManyAttempts, 429),
+    (WeakPassword, 422),
+    (InvalidInput, 422),
+    (EmailTaken, 409),
+    (PlanRequired, 403),
+    (OriginNotAllowed, 403),
+    (QuotaExceeded, 413),
+    (LinkInvalid, 403),
+    (NotFound, 404),
+    (Overloaded, 503),
+]
+
+# Why each refused file is refused decides its status code.
+IMAGE_STATUS = {
+    "unsupported-format": 415,
+    "file-too-large": 413,
+    "too-many-pixels": 413,
+    "decompression-bomb": 413,
+    "too-many-files": 413,
+    "request-too-large": 413,
+    "corrupt-image": 422,
+    "empty-file": 422,
+    "processing-timeout": 422,
+    "processing-failed": 422,
+}
+
+_HTTP_SLUGS = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "request-too-large",
+    415: "unsupported-media-type",
+    429: "too-many-requests",
+    500: "internal-error",
+    503: "unavailable",
+}
+
+
+def problem(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response[dict[str, Any]]:
+    body = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}
+    body.update(extra)
+    return Response(
+        content=body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers or {}
+    )
+
+
+def batch_status(problems: BatchRejected) -> int:
+    statuses = {IMAGE_STATUS.get(p.slug, 422) for p in problems.problems}
+    return statuses.pop() if len(statuses) == 1 else 400
+
+
+def domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    assert isinstance(exc, DomainError)
+    headers: dict[str, str] = {}
+    extra: dict[str, Any] = {}
+    if isinstance(exc, BatchRejected):
+        status = batch_status(exc)
+        extra["errors"] = [
+            {"file": p.name, "type": PROBLEM_BASE + p.slug, "detail": p.detail}
+            for p in exc.problems
+        ]
+    elif isinstance(exc, ImageRejected):
+        status = IMAGE_STATUS.get(exc.slug, 422)
+    else:
+        status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 400)
+    if isinstance(exc, TooManyAttempts | Overloaded):
+        headers["Retry-After"] = str(exc.retry_after)
+    if status == 401:
+        headers["WWW-Authenticate"] = (
+            'Bearer error="invalid_token"' if isinstance(exc, InvalidToken) else "Bearer"
+        )
+    if isinstance(exc, InvalidInput) and exc.field:
+        extra["errors"] = [{"field": exc.field, "detail": exc.detail}]
+    if isinstance(exc, PlanRequired):
+        extra["requiredPlan"] = exc.plan
+    log.info("%s %s -> %s %s", request.method, request.url.path, status, exc.slug)
+    return problem(status, exc.slug, exc.title, exc.detail, headers, **extra)
+
+
+def http_exception_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    assert isinstance(exc, HTTPException)
+    status = exc.status_code
+    extra: dict[str, Any] = {}
+    slug = _HTTP_SLUGS.get(status, f"http-{status}")
+    detail = exc.detail
+    if isinstance(exc, ValidationException):
+        slug, status = "invalid-input", 400
+        extra["errors"] = [
+            {"field": _field_of(e), "detail": e.get("message")}
+            for e in (exc.extra if isinstance(exc.extra, list) else [])
+            if isinstance(e, dict)
+        ]
+        fields = [e["field"] for e in extra["errors"] if e["field"]]
+        if fields:
+            detail = f"Missing or invalid field(s): {', '.join(fields)}."
+    if status == 413:
+        detail = "The request body is larger than this server accepts."
+    if status >= 500:
+        log.error("%s %s -> %s: %s", request.method, request.url.path, status, exc.detail)
+        detail = "The server could not complete the request."
+    title = {
+        400: "Invalid input" if slug == "invalid-input" else "Bad request",
+        404: "Not found",
+        405: "Method not allowed",
+        413: "Request too large",
+    }.get(status, exc.detail if status < 500 else "Server error")
+    return problem(status, slug, title, detail, dict(exc.headers or {}), **extra)
+
+
+def _field_of(error: dict[str, Any]) -> str | None:
+    """The form field a validation message is about (msgspec names it in backticks)."""
+    found = _BACKTICKED.search(str(error.get("message", "")))
+    if found:
+        return found.group(1)
+    key = error.get("key")
+    return None if key in (None, "data") else str(key)
+
+
+def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(
+        500, "internal-error", "Server error", "The server could not complete the request."
+    )
+
+
+EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
+    DomainError: domain_error_handler,
+    HTTPException: http_exception_handler,
+    Exception: unexpected_error_handler,
+}
