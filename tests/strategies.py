@@ -1,0 +1,94 @@
+"""Hypothesis strategies for accounts: e-mails, users, passwords, plans."""
+
+from __future__ import annotations
+
+import string
+from datetime import UTC, datetime
+
+from hypothesis import strategies as st
+
+from cropedly_core.errors import WeakPassword
+from cropedly_core.passwords import check_password
+from cropedly_core.users import Plan, Role, User, normalise_email
+
+_LOCAL = string.ascii_letters + string.digits + "._+-"
+_LABEL = string.ascii_letters + string.digits
+
+plans = st.sampled_from(list(Plan))
+roles = st.frozensets(st.sampled_from(list(Role)))
+
+
+def emails() -> st.SearchStrategy[str]:
+    """Valid e-mail addresses in mixed case (not normalised)."""
+    return st.builds(
+        "{}@{}.{}".format,
+        st.text(_LOCAL, min_size=1, max_size=20),
+        st.text(_LABEL, min_size=1, max_size=20),
+        st.text(string.ascii_letters, min_size=2, max_size=8),
+    )
+
+
+def case_variants(value: str) -> st.SearchStrategy[str]:
+    """``value`` with each letter independently upper- or lower-cased."""
+    return st.lists(st.booleans(), min_size=len(value), max_size=len(value)).map(
+        lambda flips: "".join(
+            c.upper() if f else c.lower() for c, f in zip(value, flips, strict=True)
+        )
+    )
+
+
+def colliding_emails(
+    pool: tuple[str, ...] = ("ann@example.com", "bob@example.org"),
+) -> st.SearchStrategy[str]:
+    """Mostly case variants of a small pool, so duplicates happen often; sometimes a fresh one."""
+    return st.one_of(st.sampled_from(pool).flatmap(case_variants), emails())
+
+
+def padded(value: str) -> st.SearchStrategy[str]:
+    """``value`` with random surrounding whitespace."""
+    space = st.text(" \t\n", max_size=3)
+    return st.tuples(space, space).map(lambda p: f"{p[0]}{value}{p[1]}")
+
+
+def strong_passwords() -> st.SearchStrategy[str]:
+    """Passwords the policy accepts (for an account without e-mail or name)."""
+
+    def accepted(password: str) -> bool:
+        try:
+            check_password(password)
+        except WeakPassword:
+            return False
+        return True
+
+    return st.text(string.printable.strip(), min_size=10, max_size=64).filter(accepted)
+
+
+created_ats = st.datetimes(
+    # hypothesis wants naive bounds; ``timezones`` makes the values aware
+    min_value=datetime(2000, 1, 1),  # noqa: DTZ001
+    max_value=datetime(2100, 1, 1),  # noqa: DTZ001
+    timezones=st.just(UTC),
+)
+names = st.text(min_size=1, max_size=40)
+password_hashes = st.none() | st.text(min_size=1, max_size=100)
+origins = st.builds(
+    "{}://{}".format,
+    st.sampled_from(["http", "https"]),
+    st.text(string.ascii_lowercase, min_size=1, max_size=12).map(lambda h: h + ".example"),
+)
+
+
+@st.composite
+def users(draw: st.DrawFn, user_id: str | None = None, email: str | None = None) -> User:
+    """Any storable user (e-mail already normalised, as the core stores it)."""
+    return User(
+        id=user_id or draw(st.uuids()).hex,
+        email=normalise_email(email or draw(emails())),
+        name=draw(names),
+        plan=draw(plans),
+        password_hash=draw(password_hashes),
+        created_at=draw(created_ats),
+        token_version=draw(st.integers(0, 2**31)),
+        roles=draw(roles) | {Role.USER},
+        origins=draw(st.frozensets(origins, max_size=3)),
+    )
