@@ -92,11 +92,14 @@ class Raster:
         pixels: H x W x 3 or 4 uint8 sRGB (orientation applied).
         source_format: the input's format name, e.g. ``JPEG``.
         icc_profile: the colour profile to embed in the output, if any.
+        grey: the source was greyscale; steps keep R = G = B and the encoder may
+            write one channel.
     """
 
     pixels: Pixels
     source_format: str
     icc_profile: bytes | None = None
+    grey: bool = False
 
     @property
     def width(self) -> int:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import numpy as np
+from numpy.typing import NDArray
+
 from cropedly_core.images.model import EncodedImage, ImageInfo, OutputFormat, Pixels, Raster
 
 
@@ -32,4 +35,23 @@ class Upscaler(Protocol):
 
     def upscale(self, pixels: Pixels, factor: int) -> Pixels:
         """H x W x C -> (H*factor) x (W*factor) x C; C is 3 or 4."""
+        ...
+
+
+class Blur(Protocol):
+    """Gaussian blur of one float32 plane; the local contrast and sharpen steps use it."""
+
+    def blur(self, plane: NDArray[np.float32], sigma: float) -> NDArray[np.float32]:
+        """H x W float32 -> H x W float32; edges replicated, ``sigma`` in pixels."""
+        ...
+
+
+class Denoiser(Protocol):
+    """Edge-preserving noise and JPEG-artefact reduction."""
+
+    def denoise(self, rgb: Pixels, sigma: float) -> Pixels:
+        """H x W x 3 uint8 -> same shape; ``sigma`` is the noise to remove, 0-255 scale.
+
+        Implementations should be gentle: the caller only asks when the image needs it.
+        """
         ...

@@ -1,0 +1,23 @@
+"""Composition of the real enhancement pipeline (the lead's composition root calls this)."""
+
+from __future__ import annotations
+
+from adapters.lanczos_upscaler import LanczosUpscaler
+from adapters.opencv_filters import OpenCvBlur, OpenCvDenoiser
+from adapters.pillow_codec import PillowCodec
+from cropedly_core.images.model import ImageLimits
+from cropedly_core.images.pipeline import EnhancementPipeline
+from cropedly_core.images.ports import Upscaler
+
+
+def default_pipeline(
+    upscaler: Upscaler | None = None, limits: ImageLimits | None = None
+) -> EnhancementPipeline:
+    """PillowCodec, OpenCV filters and Lanczos unless another upscaler (ONNX) is given."""
+    return EnhancementPipeline(
+        codec=PillowCodec(),
+        upscaler=upscaler if upscaler is not None else LanczosUpscaler(),
+        limits=limits if limits is not None else ImageLimits(),
+        denoiser=OpenCvDenoiser(),
+        blur=OpenCvBlur(),
+    )

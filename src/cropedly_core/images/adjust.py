@@ -1,0 +1,381 @@
+"""The numeric steps of ``adjust=auto``: clean, tone and colour, local contrast, sharpen.
+
+Design notes (the why):
+
+* Global corrections (levels, midtones, white balance) are folded into one 256-entry
+  lookup table per channel and applied once: no float copy of the image, so a 50 MP
+  photo costs one uint8 pass.
+* Statistics come from a strided sample of at most ~250 k pixels: percentiles and
+  means are stable long before that, and the cost no longer grows with image size.
+* Local steps (local contrast, sharpen) change lightness only: one delta is added to
+  R, G and B alike, which leaves the colour-difference signals (Cb, Cr) untouched, so
+  hues, skin tones included, cannot drift. They run over strips of rows so the float
+  working set stays around a megapixel whatever the image size.
+* Every correction has a dead zone: an image whose black point, white point, midtones
+  and grey balance are already fine gets an identity table and changes little.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import attrs
+import numpy as np
+from numpy.typing import NDArray
+
+from cropedly_core.images.model import Pixels
+from cropedly_core.images.ports import Blur, Denoiser
+from cropedly_core.images.quality import (
+    LUMA_WEIGHTS,
+    Plane,
+    centre_crop,
+    estimate_blockiness,
+    estimate_noise,
+    linear_to_srgb,
+    luma,
+    srgb_to_linear,
+)
+
+Curves = NDArray[np.uint8]
+"""3 x 256 lookup table, one row per channel."""
+
+_STRIP_PIXELS = 1 << 20
+
+
+@attrs.frozen
+class AdjustSettings:
+    """Tuning of the automatic steps; defaults were measured on the SR data set.
+
+    Attributes:
+        clip_percent: share of darkest and brightest pixels levels may clip, each side.
+        black_tolerance: a black point at or below this is left alone (0-255).
+        white_tolerance: a white point at or above ``255 - white_tolerance`` is left alone.
+        max_gain: the strongest contrast stretch levels may apply.
+        midtone_range: median lightness (0-1) outside which midtones are pulled back.
+        max_gamma: the strongest midtone correction, either way.
+        wb_min_cast: casts weaker than this (log of the channel gain) are left alone.
+        wb_strength: share of the estimated cast that is removed.
+        wb_max_gain: the largest per-channel gain white balance may apply.
+        local_contrast: the strongest local contrast boost (0 disables it).
+        local_contrast_target: detail level (0-255 std) above which no boost is added.
+        noise_threshold: estimated noise (0-255 std) below which nothing is denoised.
+        blockiness_threshold: JPEG blocking ratio below which nothing is deblocked.
+        sharpen_amount: unsharp-mask amount at 1x output.
+        sharpen_threshold: detail smaller than this (0-255) is not sharpened (noise).
+    """
+
+    clip_percent: float = 0.3
+    black_tolerance: float = 6.0
+    white_tolerance: float = 8.0
+    max_gain: float = 3.0
+    midtone_range: tuple[float, float] = (0.25, 0.62)
+    max_gamma: float = 1.6
+    wb_min_cast: float = 0.03
+    wb_strength: float = 0.85
+    wb_max_gain: float = 1.4
+    local_contrast: float = 0.35
+    local_contrast_target: float = 14.0
+    noise_threshold: float = 2.5
+    blockiness_threshold: float = 1.2
+    sharpen_amount: float = 0.45
+    sharpen_threshold: float = 2.0
+
+
+# --- sampling -------------------------------------------------------------------------
+
+
+def sample_rgb(
+    rgb: Pixels, alpha: Pixels | None = None, max_samples: int = 250_000
+) -> NDArray[np.float64]:
+    """N x 3 floats in 0..1 from a regular grid over the (mostly) opaque pixels."""
+    h, w = rgb.shape[:2]
+    step = max(1, math.ceil(math.sqrt(h * w / max_samples)))
+    flat = rgb[::step, ::step, :3].reshape(-1, 3)
+    if alpha is not None:
+        opaque = alpha[::step, ::step].reshape(-1) >= 128
+        if opaque.any():
+            flat = flat[opaque]
+    return flat.astype(np.float64) / 255.0
+
+
+def _strips(height: int, width: int) -> Iterator[tuple[int, int]]:
+    rows = max(8, _STRIP_PIXELS // max(1, width))
+    for top in range(0, height, rows):
+        yield top, min(height, top + rows)
+
+
+def _add_lightness(rgb: Pixels, delta: Plane) -> Pixels:
+    """rgb + delta on every channel, rounded and clipped to uint8."""
+    work = rgb[..., :3].astype(np.float32)
+    work += delta[..., None]
+    np.rint(work, out=work)
+    np.clip(work, 0, 255, out=work)
+    return work.astype(np.uint8)
+
+
+def _protect_extremes(y: Plane) -> Plane:
+    """Weight 1 in the midtones falling to 0 at black and white: no clipping from local steps."""
+    t = y * np.float32(1 / 255)
+    weight = np.float32(4.5) * t * (np.float32(1) - t)
+    np.clip(weight, 0, 1, out=weight)
+    return weight
+
+
+# --- global tone and colour ---------------------------------------------------------
+
+
+@attrs.frozen
+class TonePlan:
+    """What the global correction decided, kept for reports and tests."""
+
+    black: float
+    white: float
+    gamma: float
+    gains: tuple[float, float, float]
+
+    @property
+    def is_identity(self) -> bool:
+        return (
+            self.black == 0.0
+            and self.white == 255.0
+            and self.gamma == 1.0
+            and self.gains == (1.0, 1.0, 1.0)
+        )
+
+
+def _levels(samples: NDArray[np.float64], settings: AdjustSettings) -> tuple[float, float]:
+    lo = float(np.percentile(samples.min(axis=1), settings.clip_percent)) * 255
+    hi = float(np.percentile(samples.max(axis=1), 100 - settings.clip_percent)) * 255
+    black = 0.0 if lo <= settings.black_tolerance else min(lo, 80.0)
+    white = 255.0 if hi >= 255 - settings.white_tolerance else max(hi, 128.0)
+    if white - black < 255 / settings.max_gain:
+        # Too flat to stretch fully (fog, a blank wall): stretch as far as allowed,
+        # centred on the content.
+        mid = (white + black) / 2
+        half = 255 / settings.max_gain / 2
+        black, white = max(0.0, mid - half), min(255.0, mid + half)
+    return black, white
+
+
+def _gamma(lightness: NDArray[np.float64], settings: AdjustSettings) -> float:
+    median = float(np.median(lightness))
+    lo, hi = settings.midtone_range
+    if lo <= median <= hi or median <= 0.0 or median >= 1.0:
+        return 1.0
+    target = lo if median < lo else hi
+    gamma = math.log(target) / math.log(median)
+    return float(min(settings.max_gamma, max(1 / settings.max_gamma, gamma)))
+
+
+def _grey_estimate(linear: NDArray[np.float64]) -> NDArray[np.float64] | None:
+    """Colour of the light, from pixels that look neutral; None when there are too few.
+
+    Plain grey-world assumes the scene averages to grey, which turns a face close-up
+    or a sunset blue. Instead: start from pixels within a wide radius of neutral (a
+    cast moves greys by about 0.07 in rg-chromaticity, skin sits at 0.14 and beyond),
+    then tighten the radius around the current estimate.
+    """
+    bright = linear.sum(axis=1)
+    usable = (bright > 0.06) & (linear.max(axis=1) < 0.97)
+    px = linear[usable]
+    if px.shape[0] < 100:
+        return None
+    chroma = px / px.sum(axis=1, keepdims=True)
+    centre = np.full(3, 1 / 3)
+    for radius in (0.1, 0.07, 0.05):
+        near = np.linalg.norm(chroma - centre, axis=1) < radius
+        if near.sum() < max(50, 0.02 * px.shape[0]):
+            return None if radius == 0.1 else centre
+        centre = px[near].mean(axis=0)
+        centre = centre / centre.sum()
+    return centre
+
+
+def plan_tone(
+    rgb: Pixels, settings: AdjustSettings, *, alpha: Pixels | None = None, grey: bool = False
+) -> TonePlan:
+    """Decide levels, midtones and white balance from a sample of the image."""
+    samples = sample_rgb(rgb, alpha)
+    if samples.shape[0] == 0:
+        return TonePlan(0.0, 255.0, 1.0, (1.0, 1.0, 1.0))
+    black, white = _levels(samples, settings)
+    stretched = np.clip((samples * 255 - black) / (white - black), 0, 1)
+    weights = np.array(LUMA_WEIGHTS)
+    gamma = _gamma(stretched @ weights, settings)
+    toned = stretched**gamma
+
+    gains = (1.0, 1.0, 1.0)
+    if not grey:
+        linear = srgb_to_linear(toned)
+        illuminant = _grey_estimate(linear)
+        if illuminant is not None:
+            raw = illuminant.mean() / illuminant
+            if float(np.abs(np.log(raw)).max()) >= settings.wb_min_cast:
+                g = np.clip(
+                    raw**settings.wb_strength, 1 / settings.wb_max_gain, settings.wb_max_gain
+                )
+                # Keep luminance, then back off if the gains would push highlights past white.
+                lum = np.array([0.2126, 0.7152, 0.0722])
+                g = g / float(lum @ (g * illuminant) / (lum @ illuminant))
+                peak = float(np.percentile((linear * g).max(axis=1), 99.7))
+                if peak > 1.0:
+                    g = g / peak
+                gains = (float(g[0]), float(g[1]), float(g[2]))
+    return TonePlan(black, white, gamma, gains)
+
+
+def tone_curves(plan: TonePlan) -> Curves:
+    """The plan as one lookup table per channel."""
+    v = np.arange(256, dtype=np.float64)
+    t = np.clip((v - plan.black) / (plan.white - plan.black), 0, 1) ** plan.gamma
+    curves = np.empty((3, 256), dtype=np.uint8)
+    if plan.gains == (1.0, 1.0, 1.0):
+        curves[:] = np.rint(t * 255).astype(np.uint8)
+        return curves
+    linear = srgb_to_linear(t)
+    for c, gain in enumerate(plan.gains):
+        curves[c] = np.rint(np.clip(linear_to_srgb(linear * gain), 0, 1) * 255).astype(np.uint8)
+    return curves
+
+
+def apply_curves(rgb: Pixels, curves: Curves) -> Pixels:
+    out = np.empty((*rgb.shape[:2], 3), dtype=np.uint8)
+    for c in range(3):
+        out[..., c] = curves[c][rgb[..., c]]
+    return out
+
+
+# --- local contrast --------------------------------------------------------------------
+
+
+def _downsampled_luma(rgb: Pixels, k: int) -> Plane:
+    """Block means of luma over k x k tiles, computed strip by strip."""
+    h, w = rgb.shape[:2]
+    hs, ws = h // k, w // k
+    out = np.empty((hs, ws), dtype=np.float32)
+    rows = max(1, _STRIP_PIXELS // max(1, w * k)) * k
+    for top in range(0, hs * k, rows):
+        bottom = min(hs * k, top + rows)
+        y = luma(rgb[top:bottom, : ws * k])
+        out[top // k : bottom // k] = y.reshape((bottom - top) // k, k, ws, k).mean(axis=(1, 3))
+    return out
+
+
+def _bilinear_axis(
+    n_full: int, n_small: int, k: int
+) -> tuple[NDArray[np.intp], NDArray[np.intp], Plane]:
+    pos = (np.arange(n_full, dtype=np.float32) + 0.5) / k - 0.5
+    np.clip(pos, 0, n_small - 1, out=pos)
+    i0 = np.floor(pos).astype(np.intp)
+    i1 = np.minimum(i0 + 1, n_small - 1)
+    return i0, i1, (pos - i0).astype(np.float32)
+
+
+def local_contrast(rgb: Pixels, blur: Blur, settings: AdjustSettings) -> Pixels:
+    """Boost detail against a large-radius base layer of lightness, where the image is flat.
+
+    The base is built at ~512 px on the long side, blurred there and interpolated back
+    per strip: the radius stays proportional to the picture, the cost does not grow
+    with the blur radius and a 50 MP image never needs a full-size float plane.
+    """
+    h, w = rgb.shape[:2]
+    k = max(1, math.ceil(max(h, w) / 512))
+    if h // k < 4 or w // k < 4 or settings.local_contrast <= 0:
+        return rgb
+    small = _downsampled_luma(rgb, k)
+    base = blur.blur(small, sigma=max(2.0, max(small.shape) / 64))
+    detail_std = float(np.std(small - base))
+    amount = settings.local_contrast * min(
+        1.0, max(0.0, 1 - detail_std / settings.local_contrast_target)
+    )
+    if amount < 0.02:
+        return rgb
+    hs, ws = base.shape
+    x0, x1, fx = _bilinear_axis(w, ws, k)
+    out = np.empty((h, w, 3), dtype=np.uint8)
+    for top, bottom in _strips(h, w):
+        y0, y1, fy = _bilinear_axis(h, hs, k)
+        rows = (
+            base[y0[top:bottom]] * (1 - fy[top:bottom, None])
+            + base[y1[top:bottom]] * fy[top:bottom, None]
+        )
+        base_full = rows[:, x0] * (1 - fx) + rows[:, x1] * fx
+        y = luma(rgb[top:bottom])
+        delta = (y - base_full.astype(np.float32)) * _protect_extremes(y) * np.float32(amount)
+        out[top:bottom] = _add_lightness(rgb[top:bottom], delta)
+    return out
+
+
+# --- clean and sharpen ----------------------------------------------------------------
+
+
+@attrs.frozen
+class CleanPlan:
+    noise: float
+    blockiness: float
+    sigma: float
+
+
+def plan_clean(rgb: Pixels, source_format: str, settings: AdjustSettings) -> CleanPlan:
+    """Estimate noise (and JPEG blocking) on a full-resolution crop and pick a strength."""
+    y = luma(centre_crop(rgb, 1024))
+    noise = estimate_noise(y)
+    blockiness = estimate_blockiness(y) if source_format.upper() in {"JPEG", "MPO"} else 1.0
+    sigma = noise if noise >= settings.noise_threshold else 0.0
+    if blockiness >= settings.blockiness_threshold:
+        sigma = max(sigma, min(8.0, 2.0 + 10 * (blockiness - settings.blockiness_threshold)))
+    return CleanPlan(noise, blockiness, min(sigma, 20.0))
+
+
+def clean(rgb: Pixels, denoiser: Denoiser, source_format: str, settings: AdjustSettings) -> Pixels:
+    plan = plan_clean(rgb, source_format, settings)
+    if plan.sigma <= 0:
+        return rgb
+    return denoiser.denoise(np.ascontiguousarray(rgb), plan.sigma)
+
+
+def sharpen(rgb: Pixels, blur: Blur, factor: int, settings: AdjustSettings) -> Pixels:
+    """Unsharp mask on lightness whose radius follows the upscale factor.
+
+    After an n-times enlargement the finest real detail is about n pixels wide, so the
+    radius grows with sqrt(n) and the amount a little; a fixed 1x radius would only
+    sharpen interpolation ripple.
+    """
+    if settings.sharpen_amount <= 0:
+        return rgb
+    sigma = 0.7 * math.sqrt(factor)
+    amount = np.float32(settings.sharpen_amount * (1 + 0.15 * math.log2(factor)))
+    threshold = np.float32(settings.sharpen_threshold)
+    halo = math.ceil(3 * sigma) + 1
+    h, w = rgb.shape[:2]
+    out = np.empty((h, w, 3), dtype=np.uint8)
+    for top, bottom in _strips(h, w):
+        lo, hi = max(0, top - halo), min(h, bottom + halo)
+        y = luma(rgb[lo:hi])
+        detail = (y - blur.blur(y, sigma))[top - lo : bottom - lo]
+        # Soft threshold: small (noise-sized) wiggles are left as they are.
+        mag = np.abs(detail)
+        soft = np.clip((mag - threshold) / np.maximum(mag, np.float32(1e-3)), 0, 1)
+        yc = y[top - lo : bottom - lo]
+        delta = detail * soft * _protect_extremes(yc) * amount
+        out[top:bottom] = _add_lightness(rgb[top:bottom], delta)
+    return out
+
+
+def auto_tone(
+    rgb: Pixels,
+    blur: Blur,
+    settings: AdjustSettings,
+    *,
+    alpha: Pixels | None = None,
+    grey: bool = False,
+) -> Pixels:
+    """Levels, midtones and white balance, then local contrast; returns H x W x 3.
+
+    Transparent pixels (``alpha`` < 128) are left out of the statistics: their colour
+    is often junk nobody sees.
+    """
+    plan = plan_tone(rgb, settings, alpha=alpha, grey=grey)
+    out = rgb if plan.is_identity else apply_curves(rgb, tone_curves(plan))
+    return local_contrast(out, blur, settings)
