@@ -6,6 +6,7 @@ and against the real adapters), not mocks.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import random
@@ -17,6 +18,10 @@ from datetime import UTC, datetime, timedelta
 import attrs
 
 from cropedly_core.errors import EmailTaken, InvalidToken, NotFound, UserNotFound
+from cropedly_core.images.model import EncodedImage, EnhanceOptions
+from cropedly_core.images.pipeline import EnhancementPipeline
+from cropedly_core.images.results import StoredImage
+from cropedly_core.images.service import run_job
 from cropedly_core.tokens import TOKEN_LIFETIME, Claims, TokenGrant
 from cropedly_core.users import User
 
@@ -165,3 +170,37 @@ class InMemoryBlobStore:
 
     def keys(self, prefix: str = "") -> Sequence[str]:
         return sorted(k for k in self._blobs if k.startswith(prefix))
+
+
+class InMemoryResultRepository:
+    def __init__(self) -> None:
+        self._results: dict[str, StoredImage] = {}
+        self._lock = threading.Lock()
+
+    def add_many(self, results: Sequence[StoredImage]) -> None:
+        with self._lock:
+            if any(r.id in self._results or r.expires_at is None for r in results):
+                raise ValueError("duplicate result id or missing expiry")
+            self._results.update({r.id: r for r in results})
+
+    def get(self, result_id: str) -> StoredImage | None:
+        return self._results.get(result_id)
+
+    def expired(self, now: datetime, limit: int) -> list[StoredImage]:
+        due = [r for r in self._results.values() if r.expires_at and r.expires_at <= now]
+        return sorted(due, key=lambda r: (r.expires_at, r.id))[:limit]
+
+    def delete_many(self, result_ids: Sequence[str]) -> None:
+        with self._lock:
+            for result_id in result_ids:
+                self._results.pop(result_id, None)
+
+
+class InlineWorkers:
+    """Runs jobs on a thread of this process: no isolation, for tests and embedding."""
+
+    def __init__(self, pipeline: EnhancementPipeline) -> None:
+        self.pipeline = pipeline
+
+    async def run(self, data: bytes, options: EnhanceOptions) -> EncodedImage:
+        return await asyncio.to_thread(run_job, self.pipeline, data, options)

@@ -3,27 +3,46 @@
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import attrs
 
 from adapters.argon2_hasher import Argon2PasswordHasher
+from adapters.fsspec_blobs import FsspecBlobStore
+from adapters.image_pipeline import default_pipeline
 from adapters.jose_tokens import JwtTokens, load_or_create_keys
+from adapters.lanczos_upscaler import LanczosUpscaler
 from adapters.memory import (
     FastPasswordHasher,
+    InlineWorkers,
+    InMemoryBlobStore,
+    InMemoryResultRepository,
     InMemoryTokens,
     InMemoryUserRepository,
     ManualClock,
     SeededIds,
 )
+from adapters.process_workers import ProcessWorkers
 from adapters.sqlite_db import Database
+from adapters.sqlite_results import SqliteResultRepository
 from adapters.sqlite_users import SqliteUserRepository
 from adapters.system import RandomIds, SystemClock
 from cropedly_core.accounts import Accounts
-from cropedly_core.ports import Clock, IdGenerator, PasswordHasher, UserRepository
+from cropedly_core.errors import NotFound
+from cropedly_core.images.model import ImageLimits
+from cropedly_core.images.pipeline import EnhancementPipeline
+from cropedly_core.images.ports import Upscaler
+from cropedly_core.images.service import ImageService, ImageWorkers
+from cropedly_core.links import LinkSigner
+from cropedly_core.ports import BlobStore, Clock, IdGenerator, PasswordHasher, UserRepository
 from cropedly_core.throttle import LoginThrottle, ThrottlePolicy
+from cropedly_core.users import User
 from entrypoints.settings import Settings
 
 log = logging.getLogger("cropedly")
@@ -37,13 +56,25 @@ class Services:
         settings: the settings the services were built from.
         accounts: account use cases.
         jwks: returns the public key set (empty for opaque in-memory tokens).
+        images: the enhance use case.
+        links: signs and checks download links.
+        blobs: the blob store behind results and catalog images.
+        clock: the clock the services share.
         closers: called on shutdown.
     """
 
     settings: Settings
     accounts: Accounts
     jwks: Callable[[], dict[str, Any]]
+    images: ImageService
+    links: LinkSigner
+    blobs: BlobStore
+    clock: Clock
     closers: list[Callable[[], None]] = attrs.field(factory=list)
+
+    def reference_for(self, user: User, reference_id: str, origin: str | None) -> Any:
+        """Colour statistics of a catalog image, for reference-guided enhancement."""
+        raise NotFound("No such reference image.")
 
     def close(self) -> None:
         for close in reversed(self.closers):
@@ -61,24 +92,97 @@ def _throttle(settings: Settings) -> LoginThrottle:
     )
 
 
-def build_services(settings: Settings) -> Services:
-    """The production wiring: SQLite, argon2id, Ed25519 JWTs, files under the data folder."""
+def image_limits(settings: Settings) -> ImageLimits:
+    return ImageLimits(
+        max_file_bytes=settings.max_file_bytes,
+        max_pixels=settings.max_pixels,
+        max_files=settings.max_files,
+        max_output_pixels=settings.max_output_pixels,
+        seconds_per_image=settings.seconds_per_image,
+    )
+
+
+def worker_pipeline(upscaler: str, onnx_threads: int, limits: ImageLimits) -> EnhancementPipeline:
+    """Builds the pipeline inside a worker process (module-level so that it pickles)."""
+    chosen: Upscaler
+    if upscaler == "onnx":
+        from adapters.onnx_upscaler import OnnxUpscaler  # noqa: PLC0415 - loads the model
+
+        chosen = OnnxUpscaler(threads=onnx_threads)
+    elif upscaler == "lanczos":
+        chosen = LanczosUpscaler()
+    else:
+        raise ValueError(f"CROPEDLY_UPSCALER must be onnx or lanczos, not {upscaler!r}")
+    return default_pipeline(chosen, limits)
+
+
+def load_or_create_secret(path: Path) -> bytes:
+    """A 32-byte secret kept in a 0600 file, made on first start."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes()
+    with os.fdopen(fd, "wb") as handle:
+        secret = secrets.token_bytes(32)
+        handle.write(secret)
+    return secret
+
+
+def build_services(settings: Settings, *, start_workers: bool = True) -> Services:
+    """The production wiring: SQLite, argon2id, Ed25519 JWTs, files under the data folder.
+
+    ``start_workers=False`` runs images on a thread instead of worker processes
+    (the CLI's one-shot commands).
+    """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     database = Database(settings.database_path)
     tokens = JwtTokens(
         load_or_create_keys(settings.keys_dir), settings.jwt_issuer, settings.jwt_audience
     )
+    clock, ids = SystemClock(), RandomIds()
     accounts = Accounts(
         users=SqliteUserRepository(database),
         hasher=Argon2PasswordHasher(),
         issuer=tokens,
         verifier=tokens,
-        clock=SystemClock(),
-        ids=RandomIds(),
+        clock=clock,
+        ids=ids,
         throttle=_throttle(settings),
     )
+    limits = image_limits(settings)
+    closers: list[Callable[[], None]] = [database.close]
+    workers: ImageWorkers
+    if start_workers:
+        pool = ProcessWorkers(
+            partial(worker_pipeline, settings.upscaler, settings.onnx_threads, limits),
+            processes=settings.image_workers,
+            queue_limit=settings.queue_limit,
+            seconds_per_image=settings.seconds_per_image,
+        )
+        closers.append(pool.close)
+        workers = pool
+    else:
+        workers = InlineWorkers(worker_pipeline(settings.upscaler, settings.onnx_threads, limits))
+    blobs = FsspecBlobStore(settings.blobs)
+    images = ImageService(
+        workers=workers,
+        blobs=blobs,
+        results=SqliteResultRepository(database),
+        ids=ids,
+        clock=clock,
+        limits=limits,
+        result_ttl=timedelta(hours=settings.result_ttl_hours),
+    )
     return Services(
-        settings=settings, accounts=accounts, jwks=tokens.jwks, closers=[database.close]
+        settings=settings,
+        accounts=accounts,
+        jwks=tokens.jwks,
+        images=images,
+        links=LinkSigner(load_or_create_secret(settings.keys_dir / "link-secret")),
+        blobs=blobs,
+        clock=clock,
+        closers=closers,
     )
 
 
@@ -89,10 +193,17 @@ def build_memory_services(
     ids: IdGenerator | None = None,
     users: UserRepository | None = None,
     hasher: PasswordHasher | None = None,
+    blobs: BlobStore | None = None,
     jwt: bool = True,
 ) -> Services:
-    """Everything in memory: for tests and for apps embedding Cropedly."""
-    settings = settings or Settings()
+    """Everything in memory: for tests and for apps embedding Cropedly.
+
+    Images run on a thread of this process with the Lanczos upscaler unless
+    ``upscaler`` says otherwise; blobs live in a private ``memory://`` folder.
+    """
+    settings = settings or Settings(upscaler="lanczos")
+    clock = clock or ManualClock()
+    ids = ids or SeededIds()
     tokens: JwtTokens | InMemoryTokens = (
         JwtTokens.generate(settings.jwt_issuer, settings.jwt_audience) if jwt else InMemoryTokens()
     )
@@ -101,9 +212,28 @@ def build_memory_services(
         hasher=hasher or FastPasswordHasher(),
         issuer=tokens,
         verifier=tokens,
-        clock=clock or ManualClock(),
-        ids=ids or SeededIds(),
+        clock=clock,
+        ids=ids,
         throttle=_throttle(settings),
     )
     jwks = tokens.jwks if isinstance(tokens, JwtTokens) else dict
-    return Services(settings=settings, accounts=accounts, jwks=jwks)
+    limits = image_limits(settings)
+    blobs = blobs or InMemoryBlobStore()
+    images = ImageService(
+        workers=InlineWorkers(worker_pipeline(settings.upscaler, settings.onnx_threads, limits)),
+        blobs=blobs,
+        results=InMemoryResultRepository(),
+        ids=ids,
+        clock=clock,
+        limits=limits,
+        result_ttl=timedelta(hours=settings.result_ttl_hours),
+    )
+    return Services(
+        settings=settings,
+        accounts=accounts,
+        jwks=jwks,
+        images=images,
+        links=LinkSigner(secrets.token_bytes(32)),
+        blobs=blobs,
+        clock=clock,
+    )

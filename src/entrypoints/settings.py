@@ -28,6 +28,7 @@ class Settings:
         max_pixels: pixels per image (checked from the header).
         max_files: files per request.
         max_request_bytes: bytes per request body.
+        max_output_pixels: pixels of an upscaled result.
         result_ttl_hours: lifetime of result links and the stored results.
         image_workers: processes that decode and enhance images.
         queue_limit: images waiting for a worker before new requests get 503.
@@ -56,10 +57,11 @@ class Settings:
     max_pixels: int = 50_000_000
     max_files: int = 10
     max_request_bytes: int = 100_000_000
+    max_output_pixels: int = 100_000_000
     result_ttl_hours: float = 24.0
     image_workers: int = 2
     queue_limit: int = 32
-    seconds_per_image: float = 60.0
+    seconds_per_image: float = 120.0
     upscaler: str = "onnx"
     onnx_threads: int = 1
     login_failures_per_email: int = 5

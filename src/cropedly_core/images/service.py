@@ -1,0 +1,203 @@
+"""The enhance use case: validate a batch, run it on workers, store all or nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import attrs
+
+from cropedly_core.accounts import require_plan
+from cropedly_core.errors import BatchRejected, FileProblem, ImageRejected, InvalidInput, NotFound
+from cropedly_core.images.model import EncodedImage, EnhanceOptions, ImageLimits
+from cropedly_core.images.pipeline import EnhancementPipeline, check_output_size
+from cropedly_core.images.results import ResultRepository, StoredImage
+from cropedly_core.ports import BlobStore, Clock, IdGenerator
+from cropedly_core.users import Plan, User
+
+log = logging.getLogger("cropedly.images")
+
+MAX_NAME_LENGTH = 255
+
+
+@attrs.frozen
+class Upload:
+    """One uploaded file: its name as sent and its bytes."""
+
+    name: str
+    data: bytes
+
+
+class ImageWorkers(Protocol):
+    """Runs pipeline jobs away from the caller's event loop, with a time limit."""
+
+    async def run(self, data: bytes, options: EnhanceOptions) -> EncodedImage:
+        """The encoded result.
+
+        Raises ``ImageRejected`` for a file the pipeline refuses, that crashes its
+        worker or that runs out of time, and ``Overloaded`` when the queue is full.
+        """
+        ...
+
+
+def run_job(pipeline: EnhancementPipeline, data: bytes, options: EnhanceOptions) -> EncodedImage:
+    """What a worker does with one file: size checks from the header, then the pipeline."""
+    info = pipeline.codec.probe(data, pipeline.limits.max_pixels)
+    check_output_size(info, options, pipeline.limits)
+    return pipeline.run(data, options)
+
+
+def check_batch(uploads: Sequence[Upload], limits: ImageLimits) -> None:
+    """Refuse a batch on counts and sizes alone, before any byte is decoded."""
+    if not uploads:
+        raise InvalidInput("At least one file is needed in the 'images' field.", field="images")
+    if len(uploads) > limits.max_files:
+        raise BatchRejected(
+            [
+                FileProblem(
+                    u.name,
+                    "too-many-files",
+                    f"At most {limits.max_files} files per request; got {len(uploads)}.",
+                )
+                for u in uploads[limits.max_files :]
+            ]
+        )
+    problems = [p for u in uploads if (p := _size_problem(u, limits)) is not None]
+    if problems:
+        raise BatchRejected(problems)
+
+
+def _size_problem(upload: Upload, limits: ImageLimits) -> FileProblem | None:
+    if not upload.data:
+        return FileProblem(upload.name, "empty-file", "The file is empty.")
+    if len(upload.data) > limits.max_file_bytes:
+        return FileProblem(
+            upload.name,
+            "file-too-large",
+            f"The file has {len(upload.data):,} bytes; the limit is {limits.max_file_bytes:,}.",
+        )
+    return None
+
+
+def clean_name(name: str) -> str:
+    """The file name without any path, control characters or excess length."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    printable = "".join(ch for ch in base if ch.isprintable())
+    return printable[:MAX_NAME_LENGTH] or "image"
+
+
+async def process_batch(
+    workers: ImageWorkers, uploads: Sequence[Upload], options: EnhanceOptions
+) -> list[EncodedImage]:
+    """Run every file; all results, or ``BatchRejected`` naming every refused file."""
+    outcomes = await asyncio.gather(
+        *(workers.run(u.data, options) for u in uploads), return_exceptions=True
+    )
+    problems: list[FileProblem] = []
+    encoded: list[EncodedImage] = []
+    for upload, outcome in zip(uploads, outcomes, strict=True):
+        if isinstance(outcome, ImageRejected):
+            problems.append(FileProblem(upload.name, outcome.slug, outcome.detail))
+        elif isinstance(outcome, BaseException):
+            raise outcome
+        else:
+            encoded.append(outcome)
+    if problems:
+        raise BatchRejected(problems)
+    return encoded
+
+
+def etag_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
+def store_all(blobs: BlobStore, images: Sequence[tuple[StoredImage, bytes]]) -> None:
+    """Write every blob or, when one write fails, remove those already written."""
+    written: list[str] = []
+    try:
+        for meta, data in images:
+            blobs.put(meta.blob_key, data)
+            written.append(meta.blob_key)
+    except BaseException:
+        blobs.delete_many(written)
+        raise
+
+
+@attrs.define
+class ImageService:
+    """``POST /images/v1`` and the result links, built from ports."""
+
+    workers: ImageWorkers
+    blobs: BlobStore
+    results: ResultRepository
+    ids: IdGenerator
+    clock: Clock
+    limits: ImageLimits = attrs.field(factory=ImageLimits)
+    result_ttl: timedelta = timedelta(hours=24)
+
+    async def enhance(
+        self,
+        user: User,
+        uploads: Sequence[Upload],
+        options: EnhanceOptions,
+        origin: str | None = None,
+    ) -> list[StoredImage]:
+        """Enhance every upload; nothing is stored unless every file succeeds."""
+        require_plan(user, Plan.PRO, origin)
+        check_batch(uploads, self.limits)
+        encoded = await process_batch(self.workers, uploads, options)
+        now = self.clock.now()
+        stored = [
+            self._meta(user, upload, image, now)
+            for upload, image in zip(uploads, encoded, strict=True)
+        ]
+        await asyncio.to_thread(self._save, stored, [e.data for e in encoded])
+        log.info("enhanced %d image(s) for %s", len(stored), user.id)
+        return stored
+
+    def _meta(self, user: User, upload: Upload, image: EncodedImage, now: datetime) -> StoredImage:
+        result_id = self.ids.new_id()
+        return StoredImage(
+            id=result_id,
+            owner_id=user.id,
+            blob_key=f"results/{user.id}/{result_id}.{image.extension}",
+            mime_type=image.mime_type,
+            size=len(image.data),
+            width=image.width,
+            height=image.height,
+            original_name=clean_name(upload.name),
+            etag=etag_of(image.data),
+            created_at=now,
+            expires_at=now + self.result_ttl,
+        )
+
+    def _save(self, stored: Sequence[StoredImage], data: Sequence[bytes]) -> None:
+        store_all(self.blobs, list(zip(stored, data, strict=True)))
+        try:
+            self.results.add_many(stored)
+        except BaseException:
+            self.blobs.delete_many(m.blob_key for m in stored)
+            raise
+
+    def result(self, result_id: str) -> StoredImage:
+        """A live result; expired ones are gone even before the purge runs."""
+        meta = self.results.get(result_id)
+        if meta is None or (meta.expires_at is not None and meta.expires_at <= self.clock.now()):
+            raise NotFound("No such result, or it has expired.")
+        return meta
+
+    def purge_expired(self, batch: int = 500) -> int:
+        """Delete expired results and their bytes; returns how many went."""
+        total = 0
+        while True:
+            expired = self.results.expired(self.clock.now(), batch)
+            if not expired:
+                return total
+            # Metadata first: a crash between the two leaves orphan bytes, never a dead link.
+            self.results.delete_many([r.id for r in expired])
+            self.blobs.delete_many(r.blob_key for r in expired)
+            total += len(expired)

@@ -1,0 +1,132 @@
+"""Reading multipart uploads and their options; shared by enhance and catalog routes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from litestar import Request
+from litestar.datastructures import UploadFile
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+
+from cropedly_core.errors import InvalidInput
+from cropedly_core.images.model import Adjust, EnhanceOptions, OutputFormat
+from cropedly_core.images.service import Upload
+
+T = TypeVar("T")
+
+FILE_FIELDS = ("images", "images[]")  # browser form libraries append "[]"
+
+
+async def read_uploads(request: Request[Any, Any, Any]) -> tuple[list[Upload], dict[str, str]]:
+    """The files under ``images``/``images[]`` in order, and the plain form fields."""
+    form = await request.form()
+    uploads: list[Upload] = []
+    fields: dict[str, str] = {}
+    for name, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            if name not in FILE_FIELDS:
+                raise InvalidInput(
+                    f"Unexpected file field {name!r}; send files as 'images'.", field=name
+                )
+            uploads.append(Upload(name=value.filename or "image", data=await value.read()))
+            await value.close()
+        elif name in FILE_FIELDS:
+            raise InvalidInput("'images' must be files, not text fields.", field="images")
+        else:
+            fields[name] = str(value)
+    return uploads, fields
+
+
+def parse_options(fields: dict[str, str], reference: Any = None) -> EnhanceOptions:
+    """``upscale``, ``adjust``, ``format`` and ``quality`` with clear 422s."""
+    upscale = _choice(fields, "upscale", {"1": 1, "2": 2, "4": 4}, 1)
+    adjust = _choice(fields, "adjust", {a.value: a for a in Adjust}, Adjust.AUTO)
+    fmt = _choice(fields, "format", {f.value: f for f in OutputFormat}, OutputFormat.AUTO)
+    quality: int | None = None
+    raw_quality = fields.get("quality", "").strip()
+    if raw_quality:
+        if not raw_quality.isdigit() or not 1 <= int(raw_quality) <= 100:
+            raise InvalidInput("quality must be a whole number from 1 to 100.", field="quality")
+        quality = int(raw_quality)
+    return EnhanceOptions(
+        upscale=upscale, adjust=adjust, format=fmt, quality=quality, reference=reference
+    )
+
+
+def _choice(fields: dict[str, str], name: str, allowed: dict[str, T], default: T) -> T:
+    raw = fields.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in allowed:
+        raise InvalidInput(f"{name} must be one of: {', '.join(allowed)}.", field=name)
+    return allowed[raw]
+
+
+def _files_schema(extra: dict[str, Schema]) -> RequestBody:
+    images = Schema(
+        type=OpenAPIType.ARRAY,
+        items=Schema(type=OpenAPIType.STRING, format="binary"),  # type: ignore[arg-type]
+        description="One or more image files (JPEG, PNG, WebP, GIF, TIFF, BMP, AVIF, HEIC). "
+        "The field may also be called images[].",
+    )
+    return RequestBody(
+        required=True,
+        content={
+            "multipart/form-data": OpenAPIMediaType(
+                schema=Schema(
+                    type=OpenAPIType.OBJECT,
+                    properties={"images": images, **extra},
+                    required=["images"],
+                )
+            )
+        },
+    )
+
+
+def _enum(description: str, values: list[str], default: str) -> Schema:
+    return Schema(
+        type=OpenAPIType.STRING,
+        enum=values,
+        default=default,
+        description=description,
+    )
+
+
+@dataclass
+class EnhanceOperation(Operation):
+    """Documents the multipart body that the handler reads itself."""
+
+    request_body: Any = field(
+        default_factory=lambda: _files_schema(
+            {
+                "upscale": _enum("Upscaling factor (learned model).", ["1", "2", "4"], "1"),
+                "adjust": _enum(
+                    "auto: clean, adjust tone and colour, sharpen; none: only upscale.",
+                    ["auto", "none"],
+                    "auto",
+                ),
+                "format": _enum(
+                    "Output format; auto keeps the input's family.",
+                    [f.value for f in OutputFormat],
+                    "auto",
+                ),
+                "quality": Schema(
+                    type=OpenAPIType.INTEGER,
+                    minimum=1,
+                    maximum=100,
+                    description="Encoder quality (JPEG default 90).",
+                ),
+                "referenceId": Schema(
+                    type=OpenAPIType.STRING,
+                    description="Enterprise: id of a catalog image whose colour and tone "
+                    "the result takes.",
+                ),
+            }
+        )
+    )
+
+
+@dataclass
+class UploadOperation(Operation):
+    request_body: Any = field(default_factory=lambda: _files_schema({}))
