@@ -7,9 +7,14 @@ import getpass
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from cropedly_core.errors import DomainError
+import attrs
+
+from cropedly_core.errors import BatchRejected, DomainError
+from cropedly_core.images.service import Upload
 from cropedly_core.users import Plan
 from entrypoints.bootstrap import Services, build_services
 from entrypoints.settings import Settings
@@ -96,6 +101,114 @@ def _users_set_password(services: Services, args: argparse.Namespace) -> int:
     return 0
 
 
+IMAGE_SUFFIXES = {
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".webp",
+    ".gif",
+    ".tif",
+    ".tiff",
+    ".bmp",
+    ".avif",
+    ".heic",
+    ".heif",
+}
+
+
+def _inputs(paths: Sequence[str]) -> list[Path]:
+    """Files as given, and the image files directly inside given folders."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(
+                sorted(
+                    p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                )
+            )
+        else:
+            found.append(path)
+    return found
+
+
+def _progress(done: int, total: int, name: str) -> None:
+    if not sys.stderr.isatty():
+        return
+    width = 30
+    filled = width * done // max(total, 1)
+    bar = "#" * filled + "-" * (width - filled)
+    sys.stderr.write(f"\r[{bar}] {done}/{total} {name[:40]:40}")
+    if done == total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def _enhance(args: argparse.Namespace) -> int:
+    from cropedly_core.errors import ImageRejected  # noqa: PLC0415
+    from cropedly_core.images.service import check_batch, run_job  # noqa: PLC0415
+    from entrypoints.bootstrap import image_limits, worker_pipeline  # noqa: PLC0415
+    from entrypoints.http.uploads import parse_options  # noqa: PLC0415
+
+    settings = Settings.from_env()
+    options = parse_options(
+        {
+            "upscale": args.upscale,
+            "adjust": args.adjust,
+            "format": args.format,
+            "quality": str(args.quality or ""),
+        }
+    )
+    limits = image_limits(settings)
+    pipeline = worker_pipeline(settings.upscaler, settings.onnx_threads, limits)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    files = _inputs(args.paths)
+    if not files:
+        print("error: no image files found", file=sys.stderr)
+        return 2
+    failed: list[str] = []
+    used: set[str] = set()
+    started = time.perf_counter()
+    for number, path in enumerate(files, start=1):
+        _progress(number - 1, len(files), path.name)
+        try:
+            data = path.read_bytes()
+            check_batch([Upload(path.name, data)], attrs.evolve(limits, max_files=1))
+            result = run_job(pipeline, data, options)
+        except (OSError, DomainError) as exc:
+            reason = exc.detail if isinstance(exc, DomainError) else str(exc)
+            if isinstance(exc, BatchRejected):
+                reason = "; ".join(p.detail for p in exc.problems)
+            slug = exc.slug if isinstance(exc, ImageRejected) else "error"
+            failed.append(f"{path}: {slug}: {reason}")
+            continue
+        name = f"{path.stem}.{result.extension}"
+        counter = 1
+        while name in used:
+            name = f"{path.stem}-{counter}.{result.extension}"
+            counter += 1
+        used.add(name)
+        (out / name).write_bytes(result.data)
+    _progress(len(files), len(files), "")
+    seconds = time.perf_counter() - started
+    print(
+        f"enhanced {len(files) - len(failed)} of {len(files)} file(s) into {out} in {seconds:.1f} s"
+    )
+    for line in failed:
+        print(f"failed: {line}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _purge(_: argparse.Namespace) -> int:
+    services = build_services(Settings.from_env(), start_workers=False)
+    try:
+        print(f"purged {services.images.purge_expired()} expired result(s)")
+    finally:
+        services.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cropedly", description="Cropedly image enhancement")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -105,6 +218,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=int(os.environ.get("CROPEDLY_PORT", "8000")))
     serve.add_argument("--workers", type=int, default=int(os.environ.get("CROPEDLY_WORKERS", "1")))
     serve.set_defaults(func=_serve)
+
+    enhance = commands.add_parser("enhance", help="enhance files without a server")
+    enhance.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
+    enhance.add_argument("--out", required=True, help="folder for the results")
+    enhance.add_argument("--upscale", choices=["1", "2", "4"], default="1")
+    enhance.add_argument("--adjust", choices=["auto", "none"], default="auto")
+    enhance.add_argument(
+        "--format", choices=["auto", "jpeg", "png", "webp", "avif"], default="auto"
+    )
+    enhance.add_argument("--quality", type=int, choices=range(1, 101), metavar="1-100")
+    enhance.set_defaults(func=_enhance)
+
+    commands.add_parser("purge", help="delete expired results").set_defaults(func=_purge)
 
     users = commands.add_parser("users", help="manage accounts").add_subparsers(
         dest="users_command", required=True

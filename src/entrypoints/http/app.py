@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -57,6 +58,19 @@ def jwks(services: Services) -> dict[str, Any]:
     return services.jwks()
 
 
+async def _purge_periodically(services: Services) -> None:
+    """Delete expired results now and then; every worker may do it, it is idempotent."""
+    interval = services.settings.purge_interval_minutes * 60
+    while True:
+        try:
+            purged = await asyncio.to_thread(services.images.purge_expired)
+            if purged:
+                log.info("purged %d expired result(s)", purged)
+        except Exception:
+            log.exception("purging expired results failed; will retry")
+        await asyncio.sleep(interval)
+
+
 def create_app(
     services: Services,
     extra_handlers: Sequence[ControllerRouterHandler] = (),
@@ -68,9 +82,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         log.info("cropedly %s ready", cropedly_core.__version__)
+        purger = asyncio.create_task(_purge_periodically(services))
         try:
             yield
         finally:
+            purger.cancel()
             services.close()
 
     settings = services.settings
