@@ -1,0 +1,107 @@
+"""The failed-login throttle: a sliding window per e-mail and per client."""
+# ruff: noqa: SIM300 - house style puts the expected value first in asserts
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cropedly_core.throttle import LoginThrottle, ThrottlePolicy
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+policies = st.builds(
+    ThrottlePolicy,
+    per_email=st.integers(1, 5),
+    per_client=st.integers(1, 8),
+    window=st.integers(1, 600).map(lambda s: timedelta(seconds=s)),
+)
+# (milliseconds since the previous attempt, e-mail index, client index)
+attempts = st.lists(
+    st.tuples(st.integers(0, 120_000), st.integers(0, 2), st.integers(0, 2)), max_size=80
+)
+
+
+class TestLoginThrottle:
+    @given(policy=policies, attempts=attempts)
+    def test_never_more_than_the_limit_in_any_window(
+        self, policy: ThrottlePolicy, attempts: list[tuple[int, int, int]]
+    ) -> None:
+        """A caller who tries whenever allowed never gets more than N failures inside one window, per key."""
+        throttle = LoginThrottle(policy)
+        now = T0
+        allowed: dict[str, list[datetime]] = {}
+        for gap, email, client in attempts:
+            now += timedelta(milliseconds=gap)
+            if throttle.retry_after(f"e{email}", f"c{client}", now) == 0:
+                throttle.record_failure(f"e{email}", f"c{client}", now)
+                allowed.setdefault(f"e:{email}", []).append(now)
+                allowed.setdefault(f"c:{client}", []).append(now)
+        for key, times in allowed.items():
+            limit = policy.per_email if key.startswith("e:") else policy.per_client
+            for t in times:
+                inside = [s for s in times if t - policy.window < s <= t]
+                assert len(inside) <= limit, (key, t)
+
+    @given(policy=policies, gaps=st.lists(st.integers(0, 5_000), min_size=1, max_size=10))
+    def test_blocked_exactly_when_the_window_is_full(
+        self, policy: ThrottlePolicy, gaps: list[int]
+    ) -> None:
+        """retry_after is positive exactly when the e-mail has N failures inside the window."""
+        throttle = LoginThrottle(ThrottlePolicy(policy.per_email, 10**6, policy.window))
+        now, recorded = T0, []
+        for gap in gaps:
+            now += timedelta(milliseconds=gap)
+            throttle.record_failure("e", "c", now)
+            recorded.append(now)
+            inside = [t for t in recorded if t > now - policy.window]
+            assert (len(inside) >= policy.per_email) == (throttle.retry_after("e", "c", now) > 0)
+
+    @given(policy=policies, steps=st.lists(st.integers(1, 60_000), min_size=1, max_size=30))
+    def test_retry_after_decreases_as_time_passes(
+        self, policy: ThrottlePolicy, steps: list[int]
+    ) -> None:
+        """Without new failures the wait never grows, and it is over one window after the last failure."""
+        throttle = LoginThrottle(policy)
+        for _ in range(policy.per_email):
+            throttle.record_failure("e", "c", T0)
+        now = T0
+        previous = throttle.retry_after("e", "c", now)
+        assert 0 < previous <= policy.window.total_seconds()
+        for step in steps:
+            now += timedelta(milliseconds=step)
+            wait = throttle.retry_after("e", "c", now)
+            assert wait <= previous
+            if wait:
+                # honouring Retry-After is enough: waiting that long unblocks
+                assert 0 == throttle.retry_after("e", "c", now + timedelta(seconds=wait))
+            previous = wait
+        assert 0 == throttle.retry_after("e", "c", T0 + policy.window)
+
+    def test_client_limit_applies_across_emails(self) -> None:
+        """One client spraying many e-mails is stopped by the per-client budget."""
+        throttle = LoginThrottle(ThrottlePolicy(per_email=5, per_client=3))
+        for n in range(3):
+            assert 0 == throttle.retry_after(f"e{n}", "c", T0)
+            throttle.record_failure(f"e{n}", "c", T0)
+        assert throttle.retry_after("fresh", "c", T0) > 0
+        assert 0 == throttle.retry_after("fresh", "other-client", T0)
+
+    def test_success_clears_the_email_not_the_client(self) -> None:
+        """A successful login resets its e-mail's count but keeps the client's."""
+        throttle = LoginThrottle(ThrottlePolicy(per_email=2, per_client=2))
+        throttle.record_failure("e", "c", T0)
+        throttle.record_failure("e", "c", T0)
+        throttle.record_success("e")
+        assert 0 == throttle.retry_after("e", "elsewhere", T0)
+        assert throttle.retry_after("other", "c", T0) > 0
+
+    def test_memory_is_bounded(self) -> None:
+        """A spray of random e-mails cannot grow the counters without bound."""
+        throttle = LoginThrottle()
+        throttle._MAX_KEYS = 50  # type: ignore[misc]
+        for n in range(500):
+            throttle.record_failure(f"e{n}", f"c{n}", T0 + timedelta(hours=n))
+        assert len(throttle._failures) <= 52
