@@ -79,18 +79,18 @@ class Accounts:
         """
         now = self.clock.now()
         key = email.strip().lower()
-        wait = self.throttle.retry_after(key, client, now)
+        # Counted as a failure up front (atomically with the check) and forgiven on
+        # success, so logins in flight at the same time cannot overrun the budget.
+        wait = self.throttle.reserve(key, client, now)
         if wait:
             raise TooManyAttempts(wait)
         user = self.users.get_by_email(key)
         if user is None or user.password_hash is None:
             self.hasher.verify(self._dummy(), password)
-            self.throttle.record_failure(key, client, now)
             raise InvalidCredentials
         if not self.hasher.verify(user.password_hash, password):
-            self.throttle.record_failure(key, client, now)
             raise InvalidCredentials
-        self.throttle.record_success(key)
+        self.throttle.record_success(key, client, now)
         if self.hasher.needs_rehash(user.password_hash):
             user = attrs.evolve(user, password_hash=self.hasher.hash(password))
             self.users.update(user)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from collections import deque
 from datetime import datetime, timedelta
 
@@ -36,6 +37,7 @@ class LoginThrottle:
     def __init__(self, policy: ThrottlePolicy | None = None) -> None:
         self.policy = policy or ThrottlePolicy()
         self._failures: dict[str, deque[datetime]] = {}
+        self._lock = threading.Lock()
 
     def retry_after(self, email: str, client: str, now: datetime) -> int:
         """Seconds the caller must wait, or 0 when it may try now."""
@@ -45,14 +47,33 @@ class LoginThrottle:
         ]
         return max(waits)
 
+    def reserve(self, email: str, client: str, now: datetime) -> int:
+        """Check and count an attempt as one step: the wait, or 0 after counting it.
+
+        Concurrent logins each hash for tens of milliseconds; checking first and
+        counting after the hash would let every request in flight through.
+        """
+        with self._lock:
+            wait = self.retry_after(email, client, now)
+            if not wait:
+                self.record_failure(email, client, now)
+            return wait
+
     def record_failure(self, email: str, client: str, now: datetime) -> None:
         if len(self._failures) >= self._MAX_KEYS:
             self._evict(now)
         for key in (f"e:{email}", f"c:{client}"):
             self._failures.setdefault(key, deque()).append(now)
 
-    def record_success(self, email: str) -> None:
-        self._failures.pop(f"e:{email}", None)
+    def record_success(
+        self, email: str, client: str | None = None, at: datetime | None = None
+    ) -> None:
+        """Forget the e-mail's failures and, given ``client`` and ``at``, that reservation."""
+        with self._lock:
+            self._failures.pop(f"e:{email}", None)
+            times = self._failures.get(f"c:{client}")
+            if times and at in times:
+                times.remove(at)
 
     def _wait(self, key: str, limit: int, now: datetime) -> int:
         times = self._failures.get(key)

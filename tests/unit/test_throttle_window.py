@@ -105,3 +105,17 @@ class TestLoginThrottle:
         for n in range(500):
             throttle.record_failure(f"e{n}", f"c{n}", T0 + timedelta(hours=n))
         assert len(throttle._failures) <= 52
+
+    def test_reserve_counts_the_attempt(self) -> None:
+        """reserve() admits N attempts, counting each at once, then returns the wait."""
+        throttle = LoginThrottle(ThrottlePolicy(per_email=2, per_client=10))
+        assert [0, 0] == [throttle.reserve("e", f"c{n}", T0) for n in range(2)]
+        assert throttle.reserve("e", "c9", T0) > 0
+
+    def test_success_forgives_its_reservation(self) -> None:
+        """A successful attempt's reservation no longer counts against its client."""
+        throttle = LoginThrottle(ThrottlePolicy(per_email=10, per_client=2))
+        for n in range(5):
+            assert 0 == throttle.reserve(f"e{n}", "c", T0)
+            throttle.record_success(f"e{n}", "c", T0)
+        assert 0 == throttle.retry_after("new", "c", T0)
