@@ -17,11 +17,12 @@ from datetime import UTC, datetime, timedelta
 
 import attrs
 
+from cropedly_core.catalog import CatalogImage, Quota, check_quota
 from cropedly_core.errors import EmailTaken, InvalidToken, NotFound, UserNotFound
-from cropedly_core.images.model import EncodedImage, EnhanceOptions
+from cropedly_core.images.model import EnhanceOptions
 from cropedly_core.images.pipeline import EnhancementPipeline
 from cropedly_core.images.results import StoredImage
-from cropedly_core.images.service import run_job
+from cropedly_core.images.service import JobResult, run_job
 from cropedly_core.tokens import TOKEN_LIFETIME, Claims, TokenGrant
 from cropedly_core.users import User
 
@@ -202,5 +203,45 @@ class InlineWorkers:
     def __init__(self, pipeline: EnhancementPipeline) -> None:
         self.pipeline = pipeline
 
-    async def run(self, data: bytes, options: EnhanceOptions) -> EncodedImage:
+    async def run(self, data: bytes, options: EnhanceOptions) -> JobResult:
         return await asyncio.to_thread(run_job, self.pipeline, data, options)
+
+
+class InMemoryCatalogRepository:
+    def __init__(self) -> None:
+        self._images: dict[str, CatalogImage] = {}
+        self._seq = 0
+        self._lock = threading.Lock()
+
+    def add_many(self, owner_id: str, images: Sequence[CatalogImage], quota: Quota) -> None:
+        with self._lock:
+            count, size = self.usage(owner_id)
+            check_quota(count + len(images), size + sum(i.image.size for i in images), quota)
+            if any(i.image.id in self._images or i.image.owner_id != owner_id for i in images):
+                raise ValueError("duplicate id or foreign owner")
+            for image in images:
+                self._seq += 1
+                self._images[image.image.id] = attrs.evolve(image, seq=self._seq)
+
+    def get(self, image_id: str) -> CatalogImage | None:
+        return self._images.get(image_id)
+
+    def page(self, owner_id: str, limit: int, before_seq: int | None) -> list[CatalogImage]:
+        mine = [
+            i
+            for i in self._images.values()
+            if i.image.owner_id == owner_id and (before_seq is None or i.seq < before_seq)
+        ]
+        return sorted(mine, key=lambda i: i.seq, reverse=True)[:limit]
+
+    def delete_many(self, owner_id: str, image_ids: Sequence[str]) -> list[CatalogImage]:
+        with self._lock:
+            return [
+                self._images.pop(i)
+                for i in image_ids
+                if i in self._images and self._images[i].image.owner_id == owner_id
+            ]
+
+    def usage(self, owner_id: str) -> tuple[int, int]:
+        mine = [i.image.size for i in self._images.values() if i.image.owner_id == owner_id]
+        return len(mine), sum(mine)

@@ -23,9 +23,9 @@ from multiprocessing.context import SpawnContext
 from multiprocessing.process import BaseProcess
 
 from cropedly_core.errors import ImageRejected, Overloaded
-from cropedly_core.images.model import EncodedImage, EnhanceOptions
+from cropedly_core.images.model import EnhanceOptions
 from cropedly_core.images.pipeline import EnhancementPipeline
-from cropedly_core.images.service import run_job
+from cropedly_core.images.service import JobResult, run_job
 
 log = logging.getLogger("cropedly.workers")
 
@@ -101,7 +101,7 @@ class _Worker:
         conn.recv()
         self._ready = True
 
-    def call(self, data: bytes, options: EnhanceOptions, seconds: float) -> EncodedImage:
+    def call(self, data: bytes, options: EnhanceOptions, seconds: float) -> JobResult:
         conn = self._conn
         if conn is None:
             raise RuntimeError("worker stopped")
@@ -123,7 +123,7 @@ class _Worker:
                 "processing-failed", "The image crashed its decoder and was refused."
             ) from None
         if reply[0] == "ok":
-            result: EncodedImage = reply[1]
+            result: JobResult = reply[1]
             return result
         raise ImageRejected(reply[1], reply[2])
 
@@ -154,7 +154,7 @@ class ProcessWorkers:
     def pending(self) -> int:
         return self._pending
 
-    async def run(self, data: bytes, options: EnhanceOptions) -> EncodedImage:
+    async def run(self, data: bytes, options: EnhanceOptions) -> JobResult:
         with self._lock:
             if self._pending >= self.processes + self.queue_limit:
                 raise Overloaded(retry_after=max(1, int(self.seconds_per_image // 10)))
@@ -166,7 +166,7 @@ class ProcessWorkers:
             with self._lock:
                 self._pending -= 1
 
-    def _call(self, data: bytes, options: EnhanceOptions) -> EncodedImage:
+    def _call(self, data: bytes, options: EnhanceOptions) -> JobResult:
         worker = self._idle.get()
         try:
             return worker.call(data, options, self.seconds_per_image)

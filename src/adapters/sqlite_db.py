@@ -54,7 +54,7 @@ def _m3_catalog(db: sqlite_utils.Database) -> None:
     db.execute(
         """
         CREATE TABLE catalog_images (
-            id TEXT PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
             owner_id TEXT NOT NULL,
             blob_key TEXT NOT NULL,
             mime_type TEXT NOT NULL,
@@ -64,7 +64,8 @@ def _m3_catalog(db: sqlite_utils.Database) -> None:
             original_name TEXT NOT NULL,
             etag TEXT NOT NULL,
             created_at TEXT NOT NULL,
-            seq INTEGER NOT NULL
+            colour TEXT NOT NULL,
+            seq INTEGER PRIMARY KEY AUTOINCREMENT
         )
         """
     )

@@ -22,6 +22,7 @@ from adapters.memory import (
     FastPasswordHasher,
     InlineWorkers,
     InMemoryBlobStore,
+    InMemoryCatalogRepository,
     InMemoryResultRepository,
     InMemoryTokens,
     InMemoryUserRepository,
@@ -29,12 +30,13 @@ from adapters.memory import (
     SeededIds,
 )
 from adapters.process_workers import ProcessWorkers
+from adapters.sqlite_catalog import SqliteCatalogRepository
 from adapters.sqlite_db import Database
 from adapters.sqlite_results import SqliteResultRepository
 from adapters.sqlite_users import SqliteUserRepository
 from adapters.system import RandomIds, SystemClock
 from cropedly_core.accounts import Accounts
-from cropedly_core.errors import NotFound
+from cropedly_core.catalog import Catalog, Quota
 from cropedly_core.images.model import ImageLimits
 from cropedly_core.images.pipeline import EnhancementPipeline
 from cropedly_core.images.ports import Upscaler
@@ -42,7 +44,6 @@ from cropedly_core.images.service import ImageService, ImageWorkers
 from cropedly_core.links import LinkSigner
 from cropedly_core.ports import BlobStore, Clock, IdGenerator, PasswordHasher, UserRepository
 from cropedly_core.throttle import LoginThrottle, ThrottlePolicy
-from cropedly_core.users import User
 from entrypoints.settings import Settings
 
 log = logging.getLogger("cropedly")
@@ -57,6 +58,7 @@ class Services:
         accounts: account use cases.
         jwks: returns the public key set (empty for opaque in-memory tokens).
         images: the enhance use case.
+        catalog: the Enterprise reference catalog.
         links: signs and checks download links.
         blobs: the blob store behind results and catalog images.
         clock: the clock the services share.
@@ -70,11 +72,8 @@ class Services:
     links: LinkSigner
     blobs: BlobStore
     clock: Clock
+    catalog: Catalog
     closers: list[Callable[[], None]] = attrs.field(factory=list)
-
-    def reference_for(self, user: User, reference_id: str, origin: str | None) -> Any:
-        """Colour statistics of a catalog image, for reference-guided enhancement."""
-        raise NotFound("No such reference image.")
 
     def close(self) -> None:
         for close in reversed(self.closers):
@@ -100,6 +99,10 @@ def image_limits(settings: Settings) -> ImageLimits:
         max_output_pixels=settings.max_output_pixels,
         seconds_per_image=settings.seconds_per_image,
     )
+
+
+def catalog_quota(settings: Settings) -> Quota:
+    return Quota(max_images=settings.catalog_max_images, max_bytes=settings.catalog_max_bytes)
 
 
 def worker_pipeline(upscaler: str, onnx_threads: int, limits: ImageLimits) -> EnhancementPipeline:
@@ -174,11 +177,22 @@ def build_services(settings: Settings, *, start_workers: bool = True) -> Service
         limits=limits,
         result_ttl=timedelta(hours=settings.result_ttl_hours),
     )
+    catalog = Catalog(
+        workers=workers,
+        blobs=blobs,
+        images=SqliteCatalogRepository(database),
+        ids=ids,
+        clock=clock,
+        limits=limits,
+        quota=catalog_quota(settings),
+        page_size=settings.catalog_page_size,
+    )
     return Services(
         settings=settings,
         accounts=accounts,
         jwks=tokens.jwks,
         images=images,
+        catalog=catalog,
         links=LinkSigner(load_or_create_secret(settings.keys_dir / "link-secret")),
         blobs=blobs,
         clock=clock,
@@ -228,11 +242,22 @@ def build_memory_services(
         limits=limits,
         result_ttl=timedelta(hours=settings.result_ttl_hours),
     )
+    catalog = Catalog(
+        workers=images.workers,
+        blobs=blobs,
+        images=InMemoryCatalogRepository(),
+        ids=ids,
+        clock=clock,
+        limits=limits,
+        quota=catalog_quota(settings),
+        page_size=settings.catalog_page_size,
+    )
     return Services(
         settings=settings,
         accounts=accounts,
         jwks=jwks,
         images=images,
+        catalog=catalog,
         links=LinkSigner(secrets.token_bytes(32)),
         blobs=blobs,
         clock=clock,

@@ -175,7 +175,7 @@ def _enhance(args: argparse.Namespace) -> int:
         try:
             data = path.read_bytes()
             check_batch([Upload(path.name, data)], attrs.evolve(limits, max_files=1))
-            result = run_job(pipeline, data, options)
+            result = run_job(pipeline, data, options).image
         except (OSError, DomainError) as exc:
             reason = exc.detail if isinstance(exc, DomainError) else str(exc)
             if isinstance(exc, BatchRejected):

@@ -15,6 +15,7 @@ from cropedly_core.accounts import require_plan
 from cropedly_core.errors import BatchRejected, FileProblem, ImageRejected, InvalidInput, NotFound
 from cropedly_core.images.model import EncodedImage, EnhanceOptions, ImageLimits
 from cropedly_core.images.pipeline import EnhancementPipeline, check_output_size
+from cropedly_core.images.reference import ColourStats, colour_stats, transfer_colour
 from cropedly_core.images.results import ResultRepository, StoredImage
 from cropedly_core.ports import BlobStore, Clock, IdGenerator
 from cropedly_core.users import Plan, User
@@ -32,10 +33,18 @@ class Upload:
     data: bytes
 
 
+@attrs.frozen
+class JobResult:
+    """What a worker returns: the encoded image and its colour statistics."""
+
+    image: EncodedImage
+    colour: ColourStats
+
+
 class ImageWorkers(Protocol):
     """Runs pipeline jobs away from the caller's event loop, with a time limit."""
 
-    async def run(self, data: bytes, options: EnhanceOptions) -> EncodedImage:
+    async def run(self, data: bytes, options: EnhanceOptions) -> JobResult:
         """The encoded result.
 
         Raises ``ImageRejected`` for a file the pipeline refuses, that crashes its
@@ -44,11 +53,19 @@ class ImageWorkers(Protocol):
         ...
 
 
-def run_job(pipeline: EnhancementPipeline, data: bytes, options: EnhanceOptions) -> EncodedImage:
-    """What a worker does with one file: size checks from the header, then the pipeline."""
+def run_job(pipeline: EnhancementPipeline, data: bytes, options: EnhanceOptions) -> JobResult:
+    """What a worker does with one file.
+
+    Size checks from the header, decode, the pipeline's steps, then the
+    reference colour (which comes after every other step), encode.
+    """
     info = pipeline.codec.probe(data, pipeline.limits.max_pixels)
     check_output_size(info, options, pipeline.limits)
-    return pipeline.run(data, options)
+    raster = pipeline.process(pipeline.codec.decode(data, pipeline.limits.max_pixels), options)
+    if isinstance(options.reference, ColourStats):
+        raster = attrs.evolve(raster, pixels=transfer_colour(raster.pixels, options.reference))
+    encoded = pipeline.codec.encode(raster, options.format, options.quality)
+    return JobResult(encoded, colour_stats(raster.pixels))
 
 
 def check_batch(uploads: Sequence[Upload], limits: ImageLimits) -> None:
@@ -92,13 +109,13 @@ def clean_name(name: str) -> str:
 
 async def process_batch(
     workers: ImageWorkers, uploads: Sequence[Upload], options: EnhanceOptions
-) -> list[EncodedImage]:
+) -> list[JobResult]:
     """Run every file; all results, or ``BatchRejected`` naming every refused file."""
     outcomes = await asyncio.gather(
         *(workers.run(u.data, options) for u in uploads), return_exceptions=True
     )
     problems: list[FileProblem] = []
-    encoded: list[EncodedImage] = []
+    encoded: list[JobResult] = []
     for upload, outcome in zip(uploads, outcomes, strict=True):
         if isinstance(outcome, ImageRejected):
             problems.append(FileProblem(upload.name, outcome.slug, outcome.detail))
@@ -149,7 +166,7 @@ class ImageService:
         """Enhance every upload; nothing is stored unless every file succeeds."""
         require_plan(user, Plan.PRO, origin)
         check_batch(uploads, self.limits)
-        encoded = await process_batch(self.workers, uploads, options)
+        encoded = [r.image for r in await process_batch(self.workers, uploads, options)]
         now = self.clock.now()
         stored = [
             self._meta(user, upload, image, now)

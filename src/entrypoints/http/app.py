@@ -20,6 +20,7 @@ import cropedly_core
 from entrypoints.bootstrap import Services
 from entrypoints.http.auth import provide_user
 from entrypoints.http.auth_routes import AuthController
+from entrypoints.http.catalog_routes import CATALOG_ROUTES
 from entrypoints.http.image_routes import IMAGE_ROUTES
 from entrypoints.http.problems import EXCEPTION_HANDLERS
 
@@ -91,7 +92,15 @@ def create_app(
 
     settings = services.settings
     return Litestar(
-        route_handlers=[index, health, jwks, AuthController, *IMAGE_ROUTES, *extra_handlers],
+        route_handlers=[
+            index,
+            health,
+            jwks,
+            AuthController,
+            *IMAGE_ROUTES,
+            *CATALOG_ROUTES,
+            *extra_handlers,
+        ],
         dependencies={
             "services": Provide(lambda: services, use_cache=True, sync_to_thread=False),
             "user": Provide(provide_user, sync_to_thread=False),

@@ -86,7 +86,7 @@ async def enhance(
     reference = None
     if fields.get("referenceId", "").strip():
         reference = await asyncio.to_thread(
-            services.reference_for, user, fields["referenceId"].strip(), origin
+            services.catalog.reference, user, fields["referenceId"].strip(), origin
         )
     options = parse_options(fields, reference)
     stored = await services.images.enhance(user, uploads, options, origin)
