@@ -53,6 +53,13 @@ def serve(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def cli(session: nox.Session) -> None:
+    """The ``cropedly`` command line, e.g. ``nox -s cli -- users create ...``."""
+    session.install("-e", ".")
+    session.run("cropedly", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def train(session: nox.Session) -> None:
     """Train the super-resolution model on CPU and export it to ONNX (seeded)."""
     session.install(TORCH, "numpy", "pillow", "onnx", "onnxruntime")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import logging
 import os
 import sys
@@ -209,6 +210,21 @@ def _purge(_: argparse.Namespace) -> int:
     return 0
 
 
+def openapi_document() -> dict[str, object]:
+    """The OpenAPI document the server serves, built from in-memory services."""
+    from entrypoints.bootstrap import build_memory_services  # noqa: PLC0415
+    from entrypoints.http.app import create_app  # noqa: PLC0415
+
+    app = create_app(build_memory_services())
+    document: dict[str, object] = app.openapi_schema.to_schema()
+    return document
+
+
+def _openapi(_: argparse.Namespace) -> int:
+    print(json.dumps(openapi_document(), indent=2, sort_keys=True))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cropedly", description="Cropedly image enhancement")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -231,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     enhance.set_defaults(func=_enhance)
 
     commands.add_parser("purge", help="delete expired results").set_defaults(func=_purge)
+    commands.add_parser("openapi", help="print the OpenAPI document").set_defaults(func=_openapi)
 
     users = commands.add_parser("users", help="manage accounts").add_subparsers(
         dest="users_command", required=True

@@ -128,7 +128,6 @@ def create_app(
                     "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
                 }
             ),
-            security=[{"BearerToken": []}],
         ),
         debug=debug,
     )

@@ -10,6 +10,8 @@ from cropedly_core.errors import InvalidToken
 from cropedly_core.users import User
 from entrypoints.bootstrap import Services
 
+BEARER = [{"BearerToken": []}]  # OpenAPI security requirement of protected routes
+
 
 def bearer_token(request: Request[Any, Any, Any]) -> str:
     header = request.headers.get("authorization")

@@ -11,7 +11,7 @@ from litestar.params import Body
 
 from cropedly_core.users import User
 from entrypoints.bootstrap import Services
-from entrypoints.http.auth import client_address
+from entrypoints.http.auth import BEARER, client_address
 
 
 @dataclass
@@ -94,6 +94,6 @@ class AuthController(Controller):
     ) -> Me:
         return me_of(services.accounts.register(data.email, data.password, data.name))
 
-    @get("/me", sync_to_thread=False, summary="The caller's account")
+    @get("/me", sync_to_thread=False, summary="The caller's account", security=BEARER)
     def me(self, user: User) -> Me:
         return me_of(user)

@@ -12,6 +12,7 @@ from litestar.params import Parameter
 from cropedly_core.catalog import MAX_PAGE_SIZE, CatalogImage
 from cropedly_core.users import User
 from entrypoints.bootstrap import Services
+from entrypoints.http.auth import BEARER
 from entrypoints.http.image_routes import iso, origin_of, serve_blob, signed_url
 from entrypoints.http.uploads import UploadOperation, read_uploads
 
@@ -51,6 +52,7 @@ def reference_view(services: Services, entry: CatalogImage) -> ReferenceImage:
     f"{BASE}/upload",
     status_code=204,
     tags=TAGS,
+    security=BEARER,
     summary="Upload reference images",
     description="Enterprise only. Same formats, limits and all-or-nothing rule as "
     "POST /images/v1. Stores the normalised original (upright, metadata removed, colour "
@@ -69,6 +71,7 @@ async def upload_references(
 @get(
     BASE,
     tags=TAGS,
+    security=BEARER,
     summary="List reference images, newest first",
     description="Pages of `limit` items (default 50, at most 200); when more remain, a "
     '`Link: <…>; rel="next"` header gives the next page.',
@@ -94,6 +97,7 @@ async def list_references(
 @get(
     f"{BASE}/{{image_id:str}}",
     tags=TAGS,
+    security=BEARER,
     summary="One reference image's metadata",
     sync_to_thread=True,
 )
@@ -107,6 +111,7 @@ def get_reference(
     BASE,
     status_code=204,
     tags=TAGS,
+    security=BEARER,
     summary="Delete reference images by id",
     description="`?ids=a&ids=b` or `?ids=a,b` (at most 100). Only the caller's images are "
     "deleted; unknown and other accounts' ids are ignored, so the call is idempotent.",
@@ -126,7 +131,6 @@ def delete_references(
     f"{BASE}/{{image_id:str}}/content",
     tags=TAGS,
     summary="Download a reference image through its signed link",
-    security=[],
     sync_to_thread=True,
 )
 def download_reference(

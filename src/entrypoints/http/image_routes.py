@@ -15,6 +15,7 @@ from cropedly_core.accounts import require_plan
 from cropedly_core.images.results import StoredImage
 from cropedly_core.users import Plan, User
 from entrypoints.bootstrap import Services
+from entrypoints.http.auth import BEARER
 from entrypoints.http.uploads import EnhanceOperation, parse_options, read_uploads
 
 RESULT_LINK = "result"
@@ -75,6 +76,7 @@ def origin_of(request: Request[Any, Any, Any]) -> str | None:
     "All or nothing: when any file is refused the answer is one problem whose `errors` "
     "name each refused file, and nothing is stored. Result links are signed and expire.",
     operation_class=EnhanceOperation,
+    security=BEARER,
 )
 async def enhance(
     request: Request[Any, Any, Any], user: User, services: Services
@@ -99,7 +101,6 @@ async def enhance(
     summary="Download a result through its signed link",
     description="No token needed: the link's signature and expiry are the credential. "
     "Supports Range, ETag and If-None-Match.",
-    security=[],
     sync_to_thread=True,
 )
 def download_result(
