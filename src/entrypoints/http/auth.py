@@ -10,7 +10,7 @@ from cropedly_core.errors import InvalidToken
 from cropedly_core.users import User
 from entrypoints.bootstrap import Services
 
-BEARER = [{"BearerToken": []}]  # OpenAPI security requirement of protected routes
+BEARER: list[dict[str, list[str]]] = [{"BearerToken": []}]  # OpenAPI security requirement of protected routes
 
 
 def bearer_token(request: Request[Any, Any, Any]) -> str:
