@@ -9,9 +9,11 @@ import pytest
 from litestar.testing import TestClient
 
 from adapters.memory import ManualClock
+from cropedly_core.users import Plan
 from entrypoints.bootstrap import Services, build_memory_services
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
+from imaging import bearer
 
 # --------------------------------------------------------------------------- generic
 
@@ -45,3 +47,35 @@ def client(memory_services: Services) -> Iterator[TestClient]:  # type: ignore[t
     """A Litestar test client on an app around ``memory_services``."""
     with TestClient(app=create_app(memory_services)) as test_client:
         yield test_client
+
+
+# ------------------------------------------------------------- images (enhance API)
+# Fixtures for tests/e2e/test_images_*.py, tests/integration/test_workers.py.
+
+
+@pytest.fixture(scope="session")
+def testdata(shared_dir: Path) -> Path:
+    """``shared/testdata`` with its ``valid`` and ``hostile`` images."""
+    path = shared_dir / "testdata"
+    if not (path / "valid").is_dir() or not (path / "hostile").is_dir():
+        pytest.fail(f"{path} must hold valid/ and hostile/ test images (see its README.md)")
+    return path
+
+
+@pytest.fixture
+def image_services(clock: ManualClock) -> Services:
+    """In-memory services with the Lanczos upscaler (no model load), on ``clock``."""
+    return build_memory_services(Settings(upscaler="lanczos"), clock=clock)
+
+
+@pytest.fixture
+def image_client(image_services: Services) -> Iterator[TestClient]:  # type: ignore[type-arg]
+    """A test client on an app around ``image_services``."""
+    with TestClient(app=create_app(image_services)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def pro_headers(image_services: Services) -> dict[str, str]:
+    """Authorization of a Pro account on ``image_services``."""
+    return bearer(image_services, "pro@example.com", Plan.PRO)

@@ -1,0 +1,35 @@
+"""Helpers shared by the image tests: small test images and logged-in accounts."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from cropedly_core.users import Plan
+from entrypoints.bootstrap import Services
+
+# The app's handlers use Litestar's inferred dependency and query-parameter styles,
+# deprecated since Litestar 2.23 (LitestarDeprecationWarning at app build and first
+# request). Reported to the lead, who owns src/entrypoints; silenced per module until fixed.
+LITESTAR_DEPRECATIONS = pytest.mark.filterwarnings(
+    "ignore::litestar.exceptions.LitestarDeprecationWarning"
+)
+
+PASSWORD = "correct horse battery 9"
+
+
+def bearer(services: Services, email: str, plan: Plan) -> dict[str, str]:
+    """Register ``email`` on ``plan`` and return its Authorization header."""
+    services.accounts.register(email, PASSWORD, "Image Tester", plan)
+    token = services.accounts.login(email, PASSWORD).token
+    return {"Authorization": f"Bearer {token}"}
+
+
+def png_bytes(width: int = 8, height: int = 6, mode: str = "RGB", fmt: str = "PNG") -> bytes:
+    """A small image with some structure (a gradient), encoded in ``fmt``."""
+    image = Image.linear_gradient("L").resize((width, height)).convert(mode)
+    out = io.BytesIO()
+    image.save(out, format=fmt)
+    return out.getvalue()
