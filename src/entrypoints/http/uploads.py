@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from litestar import Request
@@ -97,36 +97,42 @@ def _enum(description: str, values: list[str], default: str) -> Schema:
 class EnhanceOperation(Operation):
     """Documents the multipart body that the handler reads itself."""
 
-    request_body: Any = field(
-        default_factory=lambda: _files_schema(
-            {
-                "upscale": _enum("Upscaling factor (learned model).", ["1", "2", "4"], "1"),
-                "adjust": _enum(
-                    "auto: clean, adjust tone and colour, sharpen; none: only upscale.",
-                    ["auto", "none"],
-                    "auto",
-                ),
-                "format": _enum(
-                    "Output format; auto keeps the input's family.",
-                    [f.value for f in OutputFormat],
-                    "auto",
-                ),
-                "quality": Schema(
-                    type=OpenAPIType.INTEGER,
-                    minimum=1,
-                    maximum=100,
-                    description="Encoder quality (JPEG default 90).",
-                ),
-                "referenceId": Schema(
-                    type=OpenAPIType.STRING,
-                    description="Enterprise: id of a catalog image whose colour and tone "
-                    "the result takes.",
-                ),
-            }
-        )
-    )
+    # Litestar builds the operation with ``request_body=None`` (the handler has no
+    # ``data`` parameter), which overrides a field default: fill it in afterwards.
+    def __post_init__(self) -> None:
+        if self.request_body is None:
+            self.request_body = _files_schema(
+                {
+                    "upscale": _enum("Upscaling factor (learned model).", ["1", "2", "4"], "1"),
+                    "adjust": _enum(
+                        "auto: clean, adjust tone and colour, sharpen; none: only upscale.",
+                        ["auto", "none"],
+                        "auto",
+                    ),
+                    "format": _enum(
+                        "Output format; auto keeps the input's family.",
+                        [f.value for f in OutputFormat],
+                        "auto",
+                    ),
+                    "quality": Schema(
+                        type=OpenAPIType.INTEGER,
+                        minimum=1,
+                        maximum=100,
+                        description="Encoder quality (JPEG default 90).",
+                    ),
+                    "referenceId": Schema(
+                        type=OpenAPIType.STRING,
+                        description="Enterprise: id of a catalog image whose colour and tone "
+                        "the result takes.",
+                    ),
+                }
+            )
 
 
 @dataclass
 class UploadOperation(Operation):
-    request_body: Any = field(default_factory=lambda: _files_schema({}))
+    """Documents the catalog upload's multipart body (see ``EnhanceOperation``)."""
+
+    def __post_init__(self) -> None:
+        if self.request_body is None:
+            self.request_body = _files_schema({})
