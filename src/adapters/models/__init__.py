@@ -1,0 +1,1 @@
+"""Packaged ONNX super-resolution models (see docs/model.md)."""

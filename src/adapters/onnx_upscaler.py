@@ -1,0 +1,161 @@
+"""Learned super-resolution on ONNX Runtime (CPU): the ``Upscaler`` port's quality adapter.
+
+The network sees only luminance (BT.601 Y, full range): that is where the eye looks
+for detail, and it keeps the model small. Chroma and transparency are enlarged with
+Pillow (bicubic and Lanczos), which is all they need.
+
+Large images are processed in tiles of the low-resolution input. Each tile is read
+with ``receptive_radius`` extra pixels on every side (the model says how many in its
+metadata) and that margin is cropped from the result, so every output pixel sees
+exactly the context it would see in a single whole-image pass: tiled and untiled
+outputs are the same, while memory stays bounded by the tile size.
+"""
+
+from __future__ import annotations
+
+import threading
+from importlib import resources
+from typing import TYPE_CHECKING, Final
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
+
+from cropedly_core.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from cropedly_core.images.model import Pixels
+
+    Plane = NDArray[np.float32]
+
+_MODELS_PACKAGE: Final = "adapters.models"
+
+# JPEG/JFIF (full-range BT.601) RGB -> YCbCr, chroma centred on 0. Y is what the model
+# was trained on; the inverse is computed rather than typed so the round trip is exact.
+_RGB_TO_YCC: Final = np.array(
+    [
+        [0.299, 0.587, 0.114],
+        [-0.168735892, -0.331264108, 0.5],
+        [0.5, -0.418687589, -0.081312411],
+    ],
+    dtype=np.float64,
+)
+_YCC_TO_RGB: Final = np.linalg.inv(_RGB_TO_YCC).astype(np.float32)
+_RGB_TO_YCC_F32: Final = _RGB_TO_YCC.astype(np.float32)
+
+
+class _Model:
+    """One ONNX session and what its metadata says about it."""
+
+    def __init__(self, name: str, threads: int) -> None:
+        data = resources.files(_MODELS_PACKAGE).joinpath(name).read_bytes()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        # A server spends most of its time idle: do not burn cores spin-waiting.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.scale = int(meta["scale"])
+        self.radius = int(meta["receptive_radius"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def run(self, y: Plane) -> Plane:
+        out = self.session.run(None, {self.input_name: y[np.newaxis, np.newaxis]})[0]
+        return np.asarray(out[0, 0], dtype=np.float32)
+
+
+class OnnxUpscaler:
+    """Upscales by 2 with ``sr_x2.onnx`` and by 4 with ``sr_x4.onnx``.
+
+    When no ``sr_x4.onnx`` is packaged, x4 is two x2 passes.
+
+    Attributes:
+        threads: ONNX Runtime intra-op threads per call.
+        tile: side of a low-resolution tile, in pixels; bounds memory per call.
+    """
+
+    def __init__(self, threads: int = 1, tile: int = 256) -> None:
+        if threads < 1:
+            raise ValueError("threads must be at least 1")
+        if tile < 16:
+            raise ValueError("tile must be at least 16 pixels")
+        self.threads = threads
+        self.tile = tile
+        self._models: dict[int, _Model] = {}
+        self._lock = threading.Lock()
+
+    def upscale(self, pixels: Pixels, factor: int) -> Pixels:
+        if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] not in (3, 4):
+            raise InvalidInput("pixels must be H x W x 3 or 4 uint8", field="pixels")
+        if factor not in (1, 2, 4):
+            raise InvalidInput("the upscale factor must be 1, 2 or 4", field="upscale")
+        if factor == 1:
+            return pixels.copy()
+        out = pixels
+        for model in self._plan(factor):
+            out = self._upscale_once(model, out)
+        return out
+
+    def _plan(self, factor: int) -> list[_Model]:
+        direct = self._model(factor)
+        if direct is not None:
+            return [direct]
+        half = self._model(2)
+        if factor != 4 or half is None:
+            raise FileNotFoundError("no packaged super-resolution model for this factor")
+        return [half, half]
+
+    def _model(self, factor: int) -> _Model | None:
+        with self._lock:
+            if factor not in self._models:
+                name = f"sr_x{factor}.onnx"
+                if not resources.files(_MODELS_PACKAGE).joinpath(name).is_file():
+                    return None
+                self._models[factor] = _Model(name, self.threads)
+            return self._models[factor]
+
+    def _upscale_once(self, model: _Model, pixels: Pixels) -> Pixels:
+        s = model.scale
+        h, w, channels = pixels.shape
+        ycc = pixels[..., :3].reshape(-1, 3).astype(np.float32) @ _RGB_TO_YCC_F32.T
+        ycc = ycc.reshape(h, w, 3)
+        y = np.ascontiguousarray(ycc[..., 0] / np.float32(255.0))
+        cb = Image.fromarray(np.ascontiguousarray(ycc[..., 1]))
+        cr = Image.fromarray(np.ascontiguousarray(ycc[..., 2]))
+        alpha = Image.fromarray(pixels[..., 3]) if channels == 4 else None
+        out = np.empty((h * s, w * s, channels), dtype=np.uint8)
+        r = model.radius
+        for y0 in range(0, h, self.tile):
+            y1 = min(y0 + self.tile, h)
+            for x0 in range(0, w, self.tile):
+                x1 = min(x0 + self.tile, w)
+                # Read the tile with its margin (clipped at the image edge, where the
+                # network pads exactly as in a whole-image pass), then drop the margin.
+                ty0, tx0 = max(y0 - r, 0), max(x0 - r, 0)
+                ty1, tx1 = min(y1 + r, h), min(x1 + r, w)
+                y_hr = model.run(y[ty0:ty1, tx0:tx1])
+                oy, ox = (y0 - ty0) * s, (x0 - tx0) * s
+                y_hr = y_hr[oy : oy + (y1 - y0) * s, ox : ox + (x1 - x0) * s]
+                # Pillow resamples a box of the whole plane, reading real neighbours
+                # outside it: the same result as resizing everything at once.
+                size = ((x1 - x0) * s, (y1 - y0) * s)
+                box = (x0, y0, x1, y1)
+                tile_ycc = np.stack(
+                    [
+                        y_hr * np.float32(255.0),
+                        np.asarray(cb.resize(size, Image.Resampling.BICUBIC, box=box)),
+                        np.asarray(cr.resize(size, Image.Resampling.BICUBIC, box=box)),
+                    ],
+                    axis=-1,
+                )
+                rgb = tile_ycc @ _YCC_TO_RGB.T
+                target = out[y0 * s : y1 * s, x0 * s : x1 * s]
+                target[..., :3] = np.clip(np.rint(rgb), 0, 255)
+                if alpha is not None:
+                    target[..., 3] = np.asarray(
+                        alpha.resize(size, Image.Resampling.LANCZOS, box=box)
+                    )
+        return out
