@@ -1,0 +1,176 @@
+"""The ``BlobStore`` contract, run against the in-memory store and fsspec (local and memory://)."""
+# ruff: noqa: SIM300 - house style puts the expected value first in asserts
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import fsspec
+import pytest
+
+from adapters.fsspec_blobs import FsspecBlobStore
+from adapters.memory import InMemoryBlobStore
+from cropedly_core.errors import NotFound
+from cropedly_core.ports import BlobStore
+
+DATA = bytes(range(256)) * 4
+
+
+@pytest.fixture(params=["memory", "fsspec-local", "fsspec-memory"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]:
+    """An empty store of one adapter kind."""
+    if request.param == "memory":
+        yield InMemoryBlobStore()
+    elif request.param == "fsspec-local":
+        yield FsspecBlobStore(str(tmp_path / "blobs"))
+    else:
+        url = f"memory://blobs-{uuid.uuid4().hex}"
+        yield FsspecBlobStore(url)
+        fsspec.filesystem("memory").rm(url.removeprefix("memory://"), recursive=True)
+
+
+class TestBlobStoreContract:
+    def test_put_then_get(self, store: BlobStore) -> None:
+        """What is put comes back byte for byte, with its size."""
+        store.put("results/u1/a.png", DATA)
+        assert DATA == store.get("results/u1/a.png")
+        assert len(DATA) == store.size("results/u1/a.png")
+
+    def test_empty_blob(self, store: BlobStore) -> None:
+        """An empty blob exists with size 0."""
+        store.put("e", b"")
+        assert b"" == store.get("e")
+        assert 0 == store.size("e")
+
+    def test_overwrite_replaces(self, store: BlobStore) -> None:
+        """A second put under the same key replaces the bytes entirely."""
+        store.put("k", DATA)
+        store.put("k", b"short")
+        assert b"short" == store.get("k")
+        assert 5 == store.size("k")
+        assert ["k"] == list(store.keys())
+
+    @pytest.mark.parametrize(
+        ("start", "end"), [(0, 9), (10, 10), (1000, 1023), (1020, 5000), (0, 1023)]
+    )
+    def test_get_range_is_inclusive(self, store: BlobStore, start: int, end: int) -> None:
+        """``get_range(start, end)`` is bytes start..end inclusive, clipped at the end."""
+        store.put("k", DATA)
+        assert DATA[start : end + 1] == store.get_range("k", start, end)
+
+    @pytest.mark.parametrize("operation", ["get", "size", "get_range"])
+    def test_missing_key_is_not_found(self, store: BlobStore, operation: str) -> None:
+        """Reading a key that was never written raises ``NotFound``."""
+        calls: dict[str, Callable[[], object]] = {
+            "get": lambda: store.get("nope/x"),
+            "size": lambda: store.size("nope/x"),
+            "get_range": lambda: store.get_range("nope/x", 0, 1),
+        }
+        with pytest.raises(NotFound):
+            calls[operation]()
+
+    def test_delete(self, store: BlobStore) -> None:
+        """A deleted key is gone; deleting a missing key is no error."""
+        store.put("a", b"1")
+        store.delete("a")
+        store.delete("a")
+        store.delete("never")
+        with pytest.raises(NotFound):
+            store.get("a")
+        assert [] == list(store.keys())
+
+    def test_delete_many(self, store: BlobStore) -> None:
+        """``delete_many`` removes exactly the listed keys, missing ones included."""
+        for key in ("r/1", "r/2", "r/3"):
+            store.put(key, key.encode())
+        store.delete_many(iter(["r/1", "r/3", "r/404"]))
+        assert ["r/2"] == list(store.keys())
+
+    def test_keys_by_prefix_sorted(self, store: BlobStore) -> None:
+        """``keys(prefix)`` lists the keys starting with it, sorted."""
+        for key in ("results/u2/b.png", "results/u1/z.jpg", "results/u1/a.png", "catalog/c.png"):
+            store.put(key, b"x")
+        assert ["results/u1/a.png", "results/u1/z.jpg"] == list(store.keys("results/u1/"))
+        assert 4 == len(store.keys())
+        assert [] == list(store.keys("none/"))
+
+    def test_concurrent_puts_keep_every_blob(self, store: BlobStore) -> None:
+        """Puts from several threads each land whole."""
+        threads = [
+            threading.Thread(target=store.put, args=(f"t/{n}", bytes([n]) * 2048)) for n in range(8)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert [bytes([n]) * 2048 for n in range(8)] == [store.get(f"t/{n}") for n in range(8)]
+
+
+@pytest.fixture(params=["local", "memory"])
+def fsspec_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FsspecBlobStore]:
+    """An empty fsspec store on a local folder or a private ``memory://`` folder."""
+    if request.param == "local":
+        yield FsspecBlobStore(str(tmp_path / "blobs"))
+    else:
+        url = f"memory://blobs-{uuid.uuid4().hex}"
+        yield FsspecBlobStore(url)
+        fsspec.filesystem("memory").rm(url.removeprefix("memory://"), recursive=True)
+
+
+class TestFsspecBlobStore:
+    @pytest.mark.parametrize(
+        "key", ["", "../x", "/abs", "a/../../x", "a//b", "./a", "a/", "a/./b", ".."]
+    )
+    def test_invalid_keys_are_refused(self, fsspec_store: FsspecBlobStore, key: str) -> None:
+        """Keys that are empty, absolute or walk out of the root raise ``ValueError`` everywhere."""
+        for operation in (
+            lambda: fsspec_store.put(key, b"x"),
+            lambda: fsspec_store.get(key),
+            lambda: fsspec_store.size(key),
+            lambda: fsspec_store.delete(key),
+        ):
+            with pytest.raises(ValueError, match="invalid blob key"):
+                operation()
+
+    def test_no_temporaries_are_left(self, fsspec_store: FsspecBlobStore) -> None:
+        """After puts and overwrites, no ``.tmp-`` file remains under the root."""
+        fsspec_store.put("r/a", DATA)
+        fsspec_store.put("r/a", b"new")
+        fsspec_store.put("r/b", b"b")
+        files = [str(p) for p in fsspec_store.fs.find(fsspec_store.root)]
+        assert [] == [f for f in files if ".tmp-" in f]
+        assert 2 == len(files)
+
+    def test_keys_never_list_temporaries(self, fsspec_store: FsspecBlobStore) -> None:
+        """A half-written temporary (a crash mid-put) is not a key."""
+        fsspec_store.put("r/a", b"a")
+        fsspec_store.fs.pipe_file(f"{fsspec_store.root}/r/b.tmp-0123456789abcdef", b"half")
+        assert ["r/a"] == list(fsspec_store.keys())
+
+    def test_failed_write_leaves_old_bytes_and_no_temporary(
+        self, fsspec_store: FsspecBlobStore, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """When the rename fails, the old blob stays whole and the temporary is removed."""
+        fsspec_store.put("r/a", b"old")
+
+        def broken_mv(*args: object, **kwargs: object) -> None:
+            raise OSError("disk gone")
+
+        monkeypatch.setattr(fsspec_store.fs, "mv", broken_mv)
+        with pytest.raises(OSError, match="disk gone"):
+            fsspec_store.put("r/a", b"new bytes")
+        monkeypatch.undo()
+        assert b"old" == fsspec_store.get("r/a")
+        assert [f"{fsspec_store.root}/r/a"] == [
+            str(p) for p in fsspec_store.fs.find(fsspec_store.root)
+        ]
+
+    def test_stores_share_bytes_through_the_same_url(self, tmp_path: Path) -> None:
+        """Two stores on one URL see each other's blobs (several server workers)."""
+        first = FsspecBlobStore(str(tmp_path / "shared"))
+        second = FsspecBlobStore(str(tmp_path / "shared"))
+        first.put("r/a", b"a")
+        assert b"a" == second.get("r/a")
