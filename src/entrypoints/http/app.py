@@ -11,7 +11,7 @@ from typing import Any
 from litestar import Litestar, get
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ControllerRouterHandler
@@ -28,7 +28,7 @@ log = logging.getLogger("cropedly")
 
 
 @get("/", summary="Service information", tags=["meta"], sync_to_thread=False)
-def index(services: Services) -> dict[str, Any]:
+def index(services: NamedDependency[Services]) -> dict[str, Any]:
     base = services.settings.base_url
     return {
         "name": "cropedly",
@@ -55,7 +55,7 @@ def health() -> dict[str, str]:
     tags=["auth"],
     sync_to_thread=False,
 )
-def jwks(services: Services) -> dict[str, Any]:
+def jwks(services: NamedDependency[Services]) -> dict[str, Any]:
     return services.jwks()
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request
+from litestar.di import NamedDependency
 
 from cropedly_core.errors import InvalidToken
 from cropedly_core.users import User
 from entrypoints.bootstrap import Services
 
-BEARER: list[dict[str, list[str]]] = [{"BearerToken": []}]  # OpenAPI security requirement of protected routes
+BEARER: list[dict[str, list[str]]] = [
+    {"BearerToken": []}
+]  # OpenAPI security requirement of protected routes
 
 
 def bearer_token(request: Request[Any, Any, Any]) -> str:
@@ -23,7 +26,7 @@ def bearer_token(request: Request[Any, Any, Any]) -> str:
     return token.strip()
 
 
-def provide_user(request: Request[Any, Any, Any], services: Services) -> User:
+def provide_user(request: Request[Any, Any, Any], services: NamedDependency[Services]) -> User:
     """Dependency: the authenticated caller, or a 401 problem."""
     return services.accounts.authenticate(bearer_token(request))
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
@@ -72,7 +73,7 @@ class AuthController(Controller):
         self,
         request: Request[Any, Any, Any],
         data: Annotated[LoginForm, Body(media_type=RequestEncodingType.MULTI_PART)],
-        services: Services,
+        services: NamedDependency[Services],
     ) -> TokenResponse:
         grant = services.accounts.login(data.email, data.password, client_address(request))
         return TokenResponse(
@@ -90,10 +91,10 @@ class AuthController(Controller):
     def register(
         self,
         data: Annotated[RegisterForm, Body(media_type=RequestEncodingType.MULTI_PART)],
-        services: Services,
+        services: NamedDependency[Services],
     ) -> Me:
         return me_of(services.accounts.register(data.email, data.password, data.name))
 
     @get("/me", sync_to_thread=False, summary="The caller's account", security=BEARER)
-    def me(self, user: User) -> Me:
+    def me(self, user: NamedDependency[User]) -> Me:
         return me_of(user)

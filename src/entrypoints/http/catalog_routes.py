@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request, Response, delete, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, QueryParameter
 
 from cropedly_core.catalog import MAX_PAGE_SIZE, CatalogImage
 from cropedly_core.users import User
@@ -60,7 +61,9 @@ def reference_view(services: Services, entry: CatalogImage) -> ReferenceImage:
     operation_class=UploadOperation,
 )
 async def upload_references(
-    request: Request[Any, Any, Any], user: User, services: Services
+    request: Request[Any, Any, Any],
+    user: NamedDependency[User],
+    services: NamedDependency[Services],
 ) -> None:
     origin = origin_of(request)
     services.catalog.check_access(user, origin)
@@ -78,10 +81,10 @@ async def upload_references(
 )
 async def list_references(
     request: Request[Any, Any, Any],
-    user: User,
-    services: Services,
-    limit: int | None = Parameter(default=None, ge=1, le=MAX_PAGE_SIZE),
-    cursor: str | None = None,
+    user: NamedDependency[User],
+    services: NamedDependency[Services],
+    limit: Annotated[int | None, QueryParameter(ge=1, le=MAX_PAGE_SIZE)] = None,
+    cursor: FromQuery[str | None] = None,
 ) -> Response[list[ReferenceImage]]:
     page = await asyncio.to_thread(
         services.catalog.list_images, user, origin_of(request), limit, cursor
@@ -102,7 +105,10 @@ async def list_references(
     sync_to_thread=True,
 )
 def get_reference(
-    request: Request[Any, Any, Any], image_id: str, user: User, services: Services
+    request: Request[Any, Any, Any],
+    image_id: FromPath[str],
+    user: NamedDependency[User],
+    services: NamedDependency[Services],
 ) -> ReferenceImage:
     return reference_view(services, services.catalog.get(user, image_id, origin_of(request)))
 
@@ -119,9 +125,9 @@ def get_reference(
 )
 def delete_references(
     request: Request[Any, Any, Any],
-    user: User,
-    services: Services,
-    ids: list[str] | None = None,
+    user: NamedDependency[User],
+    services: NamedDependency[Services],
+    ids: FromQuery[list[str] | None] = None,
 ) -> None:
     wanted = [part for value in ids or [] for part in value.split(",")]
     services.catalog.delete(user, wanted, origin_of(request))
@@ -134,7 +140,11 @@ def delete_references(
     sync_to_thread=True,
 )
 def download_reference(
-    request: Request[Any, Any, Any], image_id: str, expires: str, sig: str, services: Services
+    request: Request[Any, Any, Any],
+    image_id: FromPath[str],
+    expires: FromQuery[str],
+    sig: FromQuery[str],
+    services: NamedDependency[Services],
 ) -> Response[bytes]:
     now = services.clock.now()
     stamp = services.links.check(CATALOG_LINK, image_id, expires, sig, now)

@@ -9,7 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
+from litestar.params import FromPath, FromQuery
 
 from cropedly_core.accounts import require_plan
 from cropedly_core.images.results import StoredImage
@@ -79,7 +81,9 @@ def origin_of(request: Request[Any, Any, Any]) -> str | None:
     security=BEARER,
 )
 async def enhance(
-    request: Request[Any, Any, Any], user: User, services: Services
+    request: Request[Any, Any, Any],
+    user: NamedDependency[User],
+    services: NamedDependency[Services],
 ) -> list[EnhancedImage]:
     origin = origin_of(request)
     # Refuse before reading a possibly large body.
@@ -104,13 +108,16 @@ async def enhance(
     sync_to_thread=True,
 )
 def download_result(
-    request: Request[Any, Any, Any], result_id: str, expires: str, sig: str, services: Services
+    request: Request[Any, Any, Any],
+    result_id: FromPath[str],
+    expires: FromQuery[str],
+    sig: FromQuery[str],
+    services: NamedDependency[Services],
 ) -> Response[bytes]:
-    services.links.check(RESULT_LINK, result_id, expires, sig, services.clock.now())
+    now = services.clock.now()
+    stamp = services.links.check(RESULT_LINK, result_id, expires, sig, now)
     result = services.images.result(result_id)
-    return serve_blob(
-        request, services, result, max_age=int(expires) - int(services.clock.now().timestamp())
-    )
+    return serve_blob(request, services, result, max_age=stamp - int(now.timestamp()))
 
 
 def serve_blob(
