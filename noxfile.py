@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
 import nox
 
@@ -41,7 +41,7 @@ def bench(session: nox.Session) -> None:
     """Login, token, pipeline and model figures, written under docs/."""
     session.install("-e", ".[test]")
     for script in ("bench/bench_auth.py", "bench/bench_pipeline.py", "bench/bench_model.py"):
-        if os.path.exists(script):
+        if Path(script).exists():
             session.run("python", script)
 
 

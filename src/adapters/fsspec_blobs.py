@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 import secrets
 from collections.abc import Iterable, Sequence
@@ -75,7 +76,5 @@ class FsspecBlobStore:
         return sorted(k for k in keys if k.startswith(prefix) and ".tmp-" not in k)
 
     def _remove(self, path: str) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(path)
-        except FileNotFoundError:
-            pass
