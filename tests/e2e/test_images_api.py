@@ -17,7 +17,8 @@ from PIL import Image
 
 from adapters.memory import ManualClock
 from cropedly_core.errors import Overloaded
-from cropedly_core.images.model import EncodedImage, EnhanceOptions
+from cropedly_core.images.model import EnhanceOptions
+from cropedly_core.images.service import JobResult
 from cropedly_core.users import Plan
 from entrypoints.bootstrap import Services, build_memory_services
 from entrypoints.http.app import create_app
@@ -532,7 +533,7 @@ class TestLimits:
 class OverloadedWorkers:
     """``ImageWorkers`` whose queue is always full."""
 
-    async def run(self, data: bytes, options: EnhanceOptions) -> EncodedImage:
+    async def run(self, data: bytes, options: EnhanceOptions) -> JobResult:
         raise Overloaded(retry_after=7)
 
 

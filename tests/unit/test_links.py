@@ -1,6 +1,5 @@
 """``LinkSigner``: signed links round-trip and any change to them is refused."""
 
-
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
