@@ -79,18 +79,23 @@ class Accounts:
         """
         now = self.clock.now()
         key = email.strip().lower()
-        # Counted as a failure up front (atomically with the check) and forgiven on
-        # success, so logins in flight at the same time cannot overrun the budget.
+        # Reserved atomically with the check, so logins in flight at the same time
+        # cannot together overrun the budget.
         wait = self.throttle.reserve(key, client, now)
         if wait:
             raise TooManyAttempts(wait)
-        user = self.users.get_by_email(key)
-        if user is None or user.password_hash is None:
-            self.hasher.verify(self._dummy(), password)
-            raise InvalidCredentials
-        if not self.hasher.verify(user.password_hash, password):
-            raise InvalidCredentials
-        self.throttle.record_success(key, client, now)
+        try:
+            user = self.users.get_by_email(key)
+            if user is None or user.password_hash is None:
+                self.hasher.verify(self._dummy(), password)
+                self.throttle.record_failure(key, client, now)
+                raise InvalidCredentials
+            if not self.hasher.verify(user.password_hash, password):
+                self.throttle.record_failure(key, client, now)
+                raise InvalidCredentials
+        finally:
+            self.throttle.release(key, client)
+        self.throttle.record_success(key)
         if self.hasher.needs_rehash(user.password_hash):
             user = attrs.evolve(user, password_hash=self.hasher.hash(password))
             self.users.update(user)

@@ -37,6 +37,7 @@ class LoginThrottle:
     def __init__(self, policy: ThrottlePolicy | None = None) -> None:
         self.policy = policy or ThrottlePolicy()
         self._failures: dict[str, deque[datetime]] = {}
+        self._pending: dict[str, int] = {}  # attempts reserved and not yet released
         self._lock = threading.Lock()
 
     def retry_after(self, email: str, client: str, now: datetime) -> int:
@@ -48,16 +49,28 @@ class LoginThrottle:
         return max(waits)
 
     def reserve(self, email: str, client: str, now: datetime) -> int:
-        """Check and count an attempt as one step: the wait, or 0 after counting it.
+        """The wait, or 0 after counting the attempt as in flight until ``release``.
 
-        Concurrent logins each hash for tens of milliseconds; checking first and
-        counting after the hash would let every request in flight through.
+        Check and count are one step: concurrent logins each hash for tens of
+        milliseconds, and checking without counting let every request in flight through.
         """
+        keys = ((f"e:{email}", self.policy.per_email), (f"c:{client}", self.policy.per_client))
         with self._lock:
-            wait = self.retry_after(email, client, now)
+            wait = max(self._wait(k, limit, now, self._pending.get(k, 0)) for k, limit in keys)
             if not wait:
-                self.record_failure(email, client, now)
+                for key, _ in keys:
+                    self._pending[key] = self._pending.get(key, 0) + 1
             return wait
+
+    def release(self, email: str, client: str) -> None:
+        """End an attempt counted by ``reserve`` (after recording its outcome)."""
+        with self._lock:
+            for key in (f"e:{email}", f"c:{client}"):
+                left = self._pending.get(key, 0) - 1
+                if left > 0:
+                    self._pending[key] = left
+                else:
+                    self._pending.pop(key, None)
 
     def record_failure(self, email: str, client: str, now: datetime) -> None:
         if len(self._failures) >= self._MAX_KEYS:
@@ -65,25 +78,19 @@ class LoginThrottle:
         for key in (f"e:{email}", f"c:{client}"):
             self._failures.setdefault(key, deque()).append(now)
 
-    def record_success(
-        self, email: str, client: str | None = None, at: datetime | None = None
-    ) -> None:
-        """Forget the e-mail's failures and, given ``client`` and ``at``, that reservation."""
-        with self._lock:
-            self._failures.pop(f"e:{email}", None)
-            times = self._failures.get(f"c:{client}")
-            if times and at in times:
-                times.remove(at)
+    def record_success(self, email: str) -> None:
+        self._failures.pop(f"e:{email}", None)
 
-    def _wait(self, key: str, limit: int, now: datetime) -> int:
+    def _wait(self, key: str, limit: int, now: datetime, in_flight: int = 0) -> int:
         times = self._failures.get(key)
-        if not times:
-            return 0
         cutoff = now - self.policy.window
         while times and times[0] <= cutoff:
             times.popleft()
-        if len(times) < limit:
+        count = len(times) if times else 0
+        if count + in_flight < limit:
             return 0
+        if times is None or count < limit:
+            return 1  # only attempts still in flight fill the budget: they end soon
         oldest_relevant = times[-limit]
         wait = (oldest_relevant + self.policy.window - now).total_seconds()
         return max(1, math.ceil(wait))

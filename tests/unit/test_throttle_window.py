@@ -106,16 +106,20 @@ class TestLoginThrottle:
             throttle.record_failure(f"e{n}", f"c{n}", T0 + timedelta(hours=n))
         assert len(throttle._failures) <= 52
 
-    def test_reserve_counts_the_attempt(self) -> None:
-        """reserve() admits N attempts, counting each at once, then returns the wait."""
+    def test_reserve_counts_attempts_in_flight(self) -> None:
+        """reserve() admits N attempts at once; the next waits a second, until one is released."""
         throttle = LoginThrottle(ThrottlePolicy(per_email=2, per_client=10))
         assert [0, 0] == [throttle.reserve("e", f"c{n}", T0) for n in range(2)]
-        assert throttle.reserve("e", "c9", T0) > 0
+        assert 1 == throttle.reserve("e", "c9", T0)
+        throttle.release("e", "c0")
+        assert 0 == throttle.reserve("e", "c9", T0)
 
-    def test_success_forgives_its_reservation(self) -> None:
-        """A successful attempt's reservation no longer counts against its client."""
+    def test_released_successes_leave_no_trace(self) -> None:
+        """Attempts released without a recorded failure never count against their client."""
         throttle = LoginThrottle(ThrottlePolicy(per_email=10, per_client=2))
         for n in range(5):
             assert 0 == throttle.reserve(f"e{n}", "c", T0)
-            throttle.record_success(f"e{n}", "c", T0)
+            throttle.release(f"e{n}", "c")
+            throttle.record_success(f"e{n}")
         assert 0 == throttle.retry_after("new", "c", T0)
+        assert {} == throttle._pending
