@@ -19,13 +19,6 @@ from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from imaging import bearer, png_bytes
 
-# The app's handlers use inferred dependencies and parameters, which Litestar 2.23+
-# deprecates; reported to the lead (src/entrypoints), silenced here only.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:.*(Inferred dependency field|declared using deprecated)"
-    ":litestar.exceptions.LitestarDeprecationWarning"
-)
-
 BASE = "/images/v1/enterprise-resources/images"
 UPLOAD = f"{BASE}/upload"
 URL_SAFE_22 = re.compile(r"^[A-Za-z0-9_-]{22}$")

@@ -21,13 +21,6 @@ from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from imaging import bearer
 
-# The app's handlers use inferred dependencies and parameters, which Litestar 2.23+
-# deprecates; reported to the lead (src/entrypoints), silenced here only.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:.*(Inferred dependency field|declared using deprecated)"
-    ":litestar.exceptions.LitestarDeprecationWarning"
-)
-
 CATALOG = "/images/v1/enterprise-resources/images"
 ENHANCE = "/images/v1"
 PROBLEM = "https://cropedly.com/problems/"
