@@ -92,3 +92,46 @@ def users(draw: st.DrawFn, user_id: str | None = None, email: str | None = None)
         roles=draw(roles) | {Role.USER},
         origins=draw(st.frozensets(origins, max_size=3)),
     )
+
+
+# ------------------------------------------------------------------------ images
+
+import io  # noqa: E402 - grouped with the images strategies
+
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+IMAGE_MODES = ("L", "RGB", "RGBA", "P", "LA", "I;16")
+_CHANNELS = {"L": 1, "RGB": 3, "RGBA": 4, "P": 1, "LA": 2, "I;16": 1}
+
+
+@st.composite
+def pil_images(draw: st.DrawFn, max_side: int = 64, modes: tuple[str, ...] = IMAGE_MODES) -> Image.Image:
+    """Small images in any supported mode with random content.
+
+    Images with alpha always hold at least one partly transparent pixel, so
+    encoders cannot legitimately drop the channel.
+    """
+    mode = draw(st.sampled_from(modes))
+    width = draw(st.integers(1, max_side))
+    height = draw(st.integers(1, max_side))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    if mode == "I;16":
+        return Image.fromarray(rng.integers(0, 65536, (height, width), dtype=np.uint16))
+    channels = _CHANNELS[mode]
+    arr = rng.integers(0, 256, (height, width, channels), dtype=np.uint8)
+    if mode in ("RGBA", "LA"):
+        arr[0, 0, -1] = 100
+    if mode == "P":
+        image = Image.fromarray(arr[..., 0], "L").convert("P")
+        image.putpalette(rng.integers(0, 256, 768, dtype=np.uint8).tobytes())
+        return image
+    return Image.fromarray(arr[..., 0] if channels == 1 else arr, mode)
+
+
+def encode(image: Image.Image, fmt: str = "PNG", **params: object) -> bytes:
+    """The image as a file in memory."""
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **params)
+    return buffer.getvalue()

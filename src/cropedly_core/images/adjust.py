@@ -52,11 +52,13 @@ class AdjustSettings:
         black_tolerance: a black point at or below this is left alone (0-255).
         white_tolerance: a white point at or above ``255 - white_tolerance`` is left alone.
         max_gain: the strongest contrast stretch levels may apply.
+        levels_strength: share of the measured black/white point gap that is closed.
         midtone_range: median lightness (0-1) outside which midtones are pulled back.
         max_gamma: the strongest midtone correction, either way.
         wb_min_cast: casts weaker than this (log of the channel gain) are left alone.
         wb_strength: share of the estimated cast that is removed.
         wb_max_gain: the largest per-channel gain white balance may apply.
+        skin_guard: share of skin-coloured pixels at which white balance is off.
         local_contrast: the strongest local contrast boost (0 disables it).
         local_contrast_target: detail level (0-255 std) above which no boost is added.
         noise_threshold: estimated noise (0-255 std) below which nothing is denoised.
@@ -71,9 +73,11 @@ class AdjustSettings:
     max_gain: float = 3.0
     midtone_range: tuple[float, float] = (0.25, 0.62)
     max_gamma: float = 1.6
-    wb_min_cast: float = 0.03
+    levels_strength: float = 0.75
+    wb_min_cast: float = 0.05
     wb_strength: float = 0.85
-    wb_max_gain: float = 1.4
+    wb_max_gain: float = 1.25
+    skin_guard: float = 0.3
     local_contrast: float = 0.35
     local_contrast_target: float = 14.0
     noise_threshold: float = 2.5
@@ -155,7 +159,9 @@ def _levels(samples: NDArray[np.float64], settings: AdjustSettings) -> tuple[flo
         mid = (white + black) / 2
         half = 255 / settings.max_gain / 2
         black, white = max(0.0, mid - half), min(255.0, mid + half)
-    return black, white
+    # Close only part of the gap: hazy photos are often hazy on purpose.
+    k = settings.levels_strength
+    return black * k, 255 - (255 - white) * k
 
 
 def _gamma(lightness: NDArray[np.float64], settings: AdjustSettings) -> float:
@@ -168,28 +174,93 @@ def _gamma(lightness: NDArray[np.float64], settings: AdjustSettings) -> float:
     return float(min(settings.max_gamma, max(1 / settings.max_gamma, gamma)))
 
 
-def _grey_estimate(linear: NDArray[np.float64]) -> NDArray[np.float64] | None:
-    """Colour of the light, from pixels that look neutral; None when there are too few.
+def _chromaticity(rgb: NDArray[np.float64]) -> NDArray[np.float64]:
+    total = float(rgb.sum())
+    return rgb / total if total > 0 else np.full(3, 1 / 3)
 
-    Plain grey-world assumes the scene averages to grey, which turns a face close-up
-    or a sunset blue. Instead: start from pixels within a wide radius of neutral (a
-    cast moves greys by about 0.07 in rg-chromaticity, skin sits at 0.14 and beyond),
-    then tighten the radius around the current estimate.
+
+def _grey_pixels(px: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Mean colour of the pixels that look neutral, tightening around the estimate.
+
+    Starts within a wide radius of neutral (a cast moves greys by about 0.07 in
+    rg-chromaticity; skin sits at 0.14 and beyond); falls back to neutral when too
+    few pixels qualify (a sunset, a close-up of a face).
+    """
+    chroma = px / px.sum(axis=1, keepdims=True)
+    centre = np.full(3, 1 / 3)
+    for radius in (0.1, 0.07, 0.05):
+        near = np.linalg.norm(chroma - centre, axis=1) < radius
+        if near.sum() < max(50, 0.02 * px.shape[0]):
+            return np.full(3, 1 / 3)
+        centre = _chromaticity(px[near].mean(axis=0))
+    return centre
+
+
+def _cast_log_gains(linear: NDArray[np.float64]) -> NDArray[np.float64] | None:
+    """Per-channel log gains that neutralise the light's colour, by consensus.
+
+    Grey-world (the mean), white-patch (the brightest unclipped pixels) and
+    grey-pixel estimates each fail on some scenes: a forest is "green" to grey-world,
+    a blue sky to white-patch. A real cast moves all three the same way, scene
+    content rarely does, so the per-channel median of the three is used: one
+    fooled estimator cannot recolour a good photo.
     """
     bright = linear.sum(axis=1)
     usable = (bright > 0.06) & (linear.max(axis=1) < 0.97)
     px = linear[usable]
     if px.shape[0] < 100:
         return None
-    chroma = px / px.sum(axis=1, keepdims=True)
-    centre = np.full(3, 1 / 3)
-    for radius in (0.1, 0.07, 0.05):
-        near = np.linalg.norm(chroma - centre, axis=1) < radius
-        if near.sum() < max(50, 0.02 * px.shape[0]):
-            return None if radius == 0.1 else centre
-        centre = px[near].mean(axis=0)
-        centre = centre / centre.sum()
-    return centre
+    lum = px @ np.array([0.2126, 0.7152, 0.0722])
+    top = px[lum >= np.percentile(lum, 95)]
+    estimates = np.stack(
+        [_chromaticity(px.mean(axis=0)), _chromaticity(top.mean(axis=0)), _grey_pixels(px)]
+    )
+    log_gains = np.log(1 / 3) - np.log(np.clip(estimates, 1e-4, None))
+    log_gains -= log_gains.mean(axis=1, keepdims=True)
+    # Per channel: zero unless all three agree on the direction, then the median.
+    agree = np.all(log_gains > 0, axis=0) | np.all(log_gains < 0, axis=0)
+    middle = np.median(log_gains, axis=0)
+    return np.where(agree, middle, 0.0)
+
+
+def skin_fraction(samples: NDArray[np.float64]) -> float:
+    """Share of pixels in the usual skin cluster (Chai and Ngan's Cb/Cr box).
+
+    The box is wide enough to hold skin under the casts white balance is asked to
+    remove, which is the point: a face close-up is not a cast to be corrected.
+    """
+    rgb = samples * 255
+    cb = 128 - 0.168736 * rgb[:, 0] - 0.331264 * rgb[:, 1] + 0.5 * rgb[:, 2]
+    cr = 128 + 0.5 * rgb[:, 0] - 0.418688 * rgb[:, 1] - 0.081312 * rgb[:, 2]
+    skin = (cb >= 77) & (cb <= 127) & (cr >= 133) & (cr <= 173)
+    return float(skin.mean()) if skin.size else 0.0
+
+
+def _white_balance(
+    linear: NDArray[np.float64], settings: AdjustSettings, skin: float
+) -> tuple[float, float, float]:
+    log_gains = _cast_log_gains(linear)
+    if log_gains is None:
+        return (1.0, 1.0, 1.0)
+    # Where skin fills the frame the estimators read the skin as a warm cast;
+    # fade the correction out rather than turn faces grey.
+    log_gains = log_gains * max(0.0, 1 - skin / settings.skin_guard)
+    log_gains = log_gains - log_gains.mean()
+    # Soft dead zone: small estimated casts are scene content, not light.
+    magnitude = np.abs(log_gains)
+    shrunk = np.sign(log_gains) * np.clip(magnitude - settings.wb_min_cast, 0, None)
+    if not shrunk.any():
+        return (1.0, 1.0, 1.0)
+    limit = math.log(settings.wb_max_gain)
+    g = np.exp(np.clip(shrunk * settings.wb_strength, -limit, limit))
+    # Keep luminance, then back off if the gains would push highlights past white.
+    lum = np.array([0.2126, 0.7152, 0.0722])
+    mean = linear.mean(axis=0)
+    g = g * float(lum @ mean) / float(lum @ (g * mean))
+    peak = float(np.percentile((linear * g).max(axis=1), 99.7))
+    if peak > 1.0:
+        g = g / peak
+    return (float(g[0]), float(g[1]), float(g[2]))
 
 
 def plan_tone(
@@ -201,27 +272,12 @@ def plan_tone(
         return TonePlan(0.0, 255.0, 1.0, (1.0, 1.0, 1.0))
     black, white = _levels(samples, settings)
     stretched = np.clip((samples * 255 - black) / (white - black), 0, 1)
-    weights = np.array(LUMA_WEIGHTS)
-    gamma = _gamma(stretched @ weights, settings)
-    toned = stretched**gamma
-
+    gamma = _gamma(stretched @ np.array(LUMA_WEIGHTS), settings)
     gains = (1.0, 1.0, 1.0)
     if not grey:
-        linear = srgb_to_linear(toned)
-        illuminant = _grey_estimate(linear)
-        if illuminant is not None:
-            raw = illuminant.mean() / illuminant
-            if float(np.abs(np.log(raw)).max()) >= settings.wb_min_cast:
-                g = np.clip(
-                    raw**settings.wb_strength, 1 / settings.wb_max_gain, settings.wb_max_gain
-                )
-                # Keep luminance, then back off if the gains would push highlights past white.
-                lum = np.array([0.2126, 0.7152, 0.0722])
-                g = g / float(lum @ (g * illuminant) / (lum @ illuminant))
-                peak = float(np.percentile((linear * g).max(axis=1), 99.7))
-                if peak > 1.0:
-                    g = g / peak
-                gains = (float(g[0]), float(g[1]), float(g[2]))
+        gains = _white_balance(
+            srgb_to_linear(stretched**gamma), settings, skin_fraction(samples)
+        )
     return TonePlan(black, white, gamma, gains)
 
 

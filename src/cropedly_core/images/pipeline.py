@@ -78,6 +78,9 @@ class EnhancementPipeline:
         if auto:
             rgb, alpha = _split(pixels)
             rgb = clean(rgb, self.denoiser, raster.source_format, self.settings)
+            if raster.grey:
+                # Colour denoisers may nudge channels apart; grey must stay grey.
+                rgb = np.repeat(rgb[..., 1:2], 3, axis=2)
             rgb = auto_tone(rgb, self.blur, self.settings, alpha=alpha, grey=raster.grey)
             pixels = _merge(rgb, alpha)
         if options.upscale > 1:
