@@ -4,18 +4,10 @@ from __future__ import annotations
 
 import io
 
-import pytest
 from PIL import Image
 
 from cropedly_core.users import Plan
 from entrypoints.bootstrap import Services
-
-# The app's handlers use Litestar's inferred dependency and query-parameter styles,
-# deprecated since Litestar 2.23 (LitestarDeprecationWarning at app build and first
-# request). Reported to the lead, who owns src/entrypoints; silenced per module until fixed.
-LITESTAR_DEPRECATIONS = pytest.mark.filterwarnings(
-    "ignore::litestar.exceptions.LitestarDeprecationWarning"
-)
 
 PASSWORD = "correct horse battery 9"
 

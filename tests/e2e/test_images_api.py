@@ -23,9 +23,7 @@ from cropedly_core.users import Plan
 from entrypoints.bootstrap import Services, build_memory_services
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from imaging import LITESTAR_DEPRECATIONS, bearer, png_bytes
-
-pytestmark = LITESTAR_DEPRECATIONS
+from imaging import bearer, png_bytes
 
 PROBLEM = "https://cropedly.com/problems/"
 URL = "/images/v1"

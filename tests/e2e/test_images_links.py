@@ -12,9 +12,7 @@ from litestar.testing import TestClient
 
 from adapters.memory import ManualClock
 from entrypoints.bootstrap import Services
-from imaging import LITESTAR_DEPRECATIONS, png_bytes
-
-pytestmark = LITESTAR_DEPRECATIONS
+from imaging import png_bytes
 
 PROBLEM = "https://cropedly.com/problems/"
 DAY = timedelta(hours=24)

@@ -22,9 +22,9 @@ from cropedly_core.users import Plan
 from entrypoints.bootstrap import Services, build_services
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from imaging import LITESTAR_DEPRECATIONS, bearer, png_bytes
+from imaging import bearer, png_bytes
 
-pytestmark = [LITESTAR_DEPRECATIONS, pytest.mark.slow]
+pytestmark = [pytest.mark.slow]
 
 PROBLEM = "https://cropedly.com/problems/"
 URL = "/images/v1"

@@ -131,13 +131,16 @@ def serve_blob(
         "Accept-Ranges": "bytes",
         "X-Content-Type-Options": "nosniff",
     }
-    if etag in request.headers.get("if-none-match", ""):
+    if_none_match = request.headers.get("if-none-match", "")
+    if if_none_match.strip() == "*" or etag in if_none_match:
         return Response(content=b"", status_code=304, headers=headers)
     blobs = services.blobs
     size = image.size
     wanted = request.headers.get("range")
-    if wanted and (found := _RANGE.match(wanted.strip())):
-        start, end = _bounds(found.group(1), found.group(2), size)
+    found = _RANGE.match(wanted.strip()) if wanted else None
+    bounds = _bounds(found.group(1), found.group(2), size) if found else None
+    if bounds is not None:
+        start, end = bounds
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
         return Response(
             content=blobs.get_range(image.blob_key, start, end),
@@ -148,15 +151,18 @@ def serve_blob(
     return Response(content=blobs.get(image.blob_key), media_type=image.mime_type, headers=headers)
 
 
-def _bounds(first: str, last: str, size: int) -> tuple[int, int]:
+def _bounds(first: str, last: str, size: int) -> tuple[int, int] | None:
+    """The inclusive byte range, None to ignore the header (RFC 9110), or 416."""
     if first:
         start = int(first)
+        if last and int(last) < start:
+            return None  # syntactically invalid: serve the whole file
         end = min(int(last), size - 1) if last else size - 1
     elif last:  # the final N bytes
         start, end = max(0, size - int(last)), size - 1
     else:
-        start, end = size, -1
-    if start > end or start >= size:
+        return None
+    if start >= size or end < start:
         raise HTTPException(
             status_code=416,
             detail="The requested range is outside the file.",
