@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -186,6 +187,29 @@ class TestCatalogRepositoryContract:
         assert (1, 100) == repo.usage(ANN)
         repo.add_many(ANN, [entry("a2", size=100), entry("a3", size=50)], quota)
         assert (3, 250) == repo.usage(ANN)
+
+    def test_concurrent_batches_cannot_both_pass_the_quota(self, make_repo: RepoFactory) -> None:
+        """Of many threads racing to add two images under a quota of three, exactly one wins."""
+        repo = make_repo()
+        quota = Quota(max_images=3, max_bytes=10_000)
+        barrier = threading.Barrier(4)
+        outcomes: list[str] = []
+
+        def add(n: int) -> None:
+            barrier.wait()
+            try:
+                repo.add_many(ANN, [entry(f"t{n}a"), entry(f"t{n}b")], quota)
+                outcomes.append("stored")
+            except QuotaExceeded:
+                outcomes.append("refused")
+
+        threads = [threading.Thread(target=add, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert ["refused", "refused", "refused", "stored"] == sorted(outcomes)
+        assert (2, 200) == repo.usage(ANN)
 
     def test_quota_is_per_owner(self, make_repo: RepoFactory) -> None:
         """Another owner's images do not count toward an owner's quota."""

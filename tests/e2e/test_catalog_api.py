@@ -15,7 +15,7 @@ from PIL import Image
 
 from adapters.memory import ManualClock
 from cropedly_core.users import Plan
-from entrypoints.bootstrap import Services, build_memory_services
+from entrypoints.bootstrap import Services, build_memory_services, build_services
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from imaging import bearer, png_bytes
@@ -229,6 +229,7 @@ class TestDelete:
         assert 204 == response.status_code
         assert b"" == response.content
         assert ["c.png"] == [i["originalName"] for i in listing(client, ent)]
+        assert 404 == client.get(f"{BASE}/{gone[0]}", headers=ent).status_code
         keys = services.blobs.keys("catalog/")
         assert 1 == len(keys)
         assert by_name["c.png"] in keys[0]
@@ -336,3 +337,29 @@ class TestOpenApi:
         assert {"get"} <= set(paths[content])
         body = paths[UPLOAD]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
         assert "images" in body["properties"]
+
+
+class TestProductionWiring:
+    def test_catalog_round_trip_on_sqlite_and_files(self, tmp_path: Path) -> None:
+        """Through ``build_services`` (SQLite, fsspec files): upload, list, fetch, get, delete."""
+        services = build_services(
+            Settings(upscaler="lanczos", data_dir=tmp_path), start_workers=False
+        )
+        try:
+            with TestClient(app=create_app(services)) as client:
+                ent = bearer(services, "ent@example.com", Plan.ENTERPRISE)
+                upload(client, ent, "a.png", "b.png")
+                items = listing(client, ent, limit=1)
+                assert ["b.png"] == [i["originalName"] for i in items]
+                content = client.get(path_of(items[0]["url"]))
+                assert 200 == content.status_code
+                assert (8, 6) == Image.open(io.BytesIO(content.content)).size
+                got = client.get(f"{BASE}/{items[0]['id']}", headers=ent)
+                assert items[0]["createdAt"] == got.json()["createdAt"]
+                gone = client.delete(BASE, params={"ids": items[0]["id"]}, headers=ent)
+                assert 204 == gone.status_code
+                assert 404 == client.get(path_of(items[0]["url"])).status_code
+                assert ["a.png"] == [i["originalName"] for i in listing(client, ent)]
+                assert 1 == len(services.blobs.keys("catalog/"))
+        finally:
+            services.close()
