@@ -21,10 +21,6 @@ from entrypoints.bootstrap import Services, build_memory_services
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 
-# Litestar 2.23+ deprecates inferred dependencies and path parameters, which the app still
-# uses; with filterwarnings=error that would fail every app build (see the report).
-pytestmark = pytest.mark.filterwarnings("ignore::litestar.exceptions.LitestarDeprecationWarning")
-
 SECRET = "a long enough secret"
 LOGIN, REGISTER, ME = "/auth/v1/login", "/auth/v1/register", "/auth/v1/me"
 

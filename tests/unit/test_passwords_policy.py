@@ -1,6 +1,5 @@
 """The password policy."""
 
-
 from __future__ import annotations
 
 import pytest
