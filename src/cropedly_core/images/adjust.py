@@ -217,10 +217,13 @@ def _cast_log_gains(linear: NDArray[np.float64]) -> NDArray[np.float64] | None:
     )
     log_gains = np.log(1 / 3) - np.log(np.clip(estimates, 1e-4, None))
     log_gains -= log_gains.mean(axis=1, keepdims=True)
-    # Per channel: zero unless all three agree on the direction, then the median.
-    agree = np.all(log_gains > 0, axis=0) | np.all(log_gains < 0, axis=0)
-    middle = np.median(log_gains, axis=0)
-    return np.where(agree, middle, 0.0)
+    # Per channel: the grey-pixel estimate, when grey-world agrees on the direction
+    # (white-patch breaks ties), never more than the larger of the other two.
+    grey_world, white_patch, grey_pixel = log_gains
+    agree = np.sign(grey_pixel) == np.sign(grey_world)
+    bound = np.maximum(np.abs(grey_world), np.abs(white_patch))
+    chosen = np.sign(grey_pixel) * np.minimum(np.abs(grey_pixel), bound)
+    return np.where(agree, chosen, 0.0)
 
 
 def skin_fraction(samples: NDArray[np.float64]) -> float:
@@ -232,7 +235,8 @@ def skin_fraction(samples: NDArray[np.float64]) -> float:
     rgb = samples * 255
     cb = 128 - 0.168736 * rgb[:, 0] - 0.331264 * rgb[:, 1] + 0.5 * rgb[:, 2]
     cr = 128 + 0.5 * rgb[:, 0] - 0.418688 * rgb[:, 1] - 0.081312 * rgb[:, 2]
-    skin = (cb >= 77) & (cb <= 127) & (cr >= 133) & (cr <= 173)
+    # Cr from 138 rather than the usual 133 so that warm-cast greys do not count.
+    skin = (cb >= 77) & (cb <= 122) & (cr >= 138) & (cr <= 173)
     return float(skin.mean()) if skin.size else 0.0
 
 
@@ -275,9 +279,7 @@ def plan_tone(
     gamma = _gamma(stretched @ np.array(LUMA_WEIGHTS), settings)
     gains = (1.0, 1.0, 1.0)
     if not grey:
-        gains = _white_balance(
-            srgb_to_linear(stretched**gamma), settings, skin_fraction(samples)
-        )
+        gains = _white_balance(srgb_to_linear(stretched**gamma), settings, skin_fraction(samples))
     return TonePlan(black, white, gamma, gains)
 
 
