@@ -78,14 +78,16 @@ def test_every_valid_file_is_enhanced_without_personal_metadata(path):
 def test_every_hostile_file_is_refused_quickly(path):
     data = path.read_bytes()
     started = time.monotonic()
-    with pytest.raises(ImageRejected) as probed:
-        CODEC.probe(data, MAX)
-    assert time.monotonic() - started < 2.0
-    assert probed.value.slug == EXPECTED_SLUG[path.name]
     with pytest.raises(ImageRejected) as ran:
         PIPELINE.run(data, EnhanceOptions())
-    assert time.monotonic() - started < 4.0
-    assert ran.value.slug == probed.value.slug
+    assert time.monotonic() - started < 2.0
+    assert ran.value.slug == EXPECTED_SLUG[path.name]
+    # The header-only probe may pass truncated files; whatever it refuses, it
+    # refuses for the same reason.
+    try:
+        CODEC.probe(data, MAX)
+    except ImageRejected as probed:
+        assert probed.slug == ran.value.slug
 
 
 @pytest.mark.parametrize("orientation", [3, 6, 8])
