@@ -288,7 +288,8 @@ class CatalogRepositoryMachine(RuleBasedStateMachine):
         mine = self.mine(owner)
         before: int | None = None
         newest_first = list(reversed(mine))
-        if mine and data.draw(st.booleans()):
+        use_cursor: bool = data.draw(st.booleans())
+        if mine and use_cursor:
             # Continue below one of the owner's entries, as a cursor would.
             pivot = data.draw(st.sampled_from(mine))
             found = self.repo.get(pivot.image.id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
 import pytest
@@ -26,7 +26,7 @@ PROBLEM = "https://cropedly.com/problems/"
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 FIELDS = {"id", "url", "mimeType", "size", "width", "height", "originalName", "createdAt"}
 
-Client = TestClient  # type: ignore[type-arg]
+Client: TypeAlias = "TestClient[Any]"
 
 
 def files(*items: tuple[str, bytes], field: str = "images") -> list[tuple[str, Any]]:
@@ -275,7 +275,7 @@ class TestPlans:
     ) -> None:
         """Free and Pro accounts get 403 enterprise-plan-required on every catalog route."""
         headers = bearer(services, f"{plan.value}@example.com", plan)
-        extra = {"files": files(("a.png", png_bytes()))} if method == "POST" else {}
+        extra: dict[str, Any] = {"files": files(("a.png", png_bytes()))} if method == "POST" else {}
         response = client.request(method, url, headers=headers, **extra)
         assert 403 == response.status_code
         assert f"{PROBLEM}enterprise-plan-required" == response.json()["type"]
@@ -284,7 +284,7 @@ class TestPlans:
     @pytest.mark.parametrize(("method", "url"), ROUTES)
     def test_no_token_is_401(self, client: Client, method: str, url: str) -> None:
         """Without a token every catalog route answers 401."""
-        extra = {"files": files(("a.png", png_bytes()))} if method == "POST" else {}
+        extra: dict[str, Any] = {"files": files(("a.png", png_bytes()))} if method == "POST" else {}
         assert 401 == client.request(method, url, **extra).status_code
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -23,7 +23,7 @@ BASE = "/images/v1/enterprise-resources/images"
 UPLOAD = f"{BASE}/upload"
 URL_SAFE_22 = re.compile(r"^[A-Za-z0-9_-]{22}$")
 
-Client = TestClient  # type: ignore[type-arg]
+Client: TypeAlias = "TestClient[Any]"
 
 
 def path_of(url: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -26,7 +26,7 @@ ENHANCE = "/images/v1"
 PROBLEM = "https://cropedly.com/problems/"
 OPTIONS = {"adjust": "none", "format": "png"}  # only the reference changes the colours
 
-Client = TestClient  # type: ignore[type-arg]
+Client: TypeAlias = "TestClient[Any]"
 
 
 def png(pixels: np.ndarray[Any, Any]) -> bytes:
