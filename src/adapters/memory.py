@@ -245,3 +245,20 @@ class InMemoryCatalogRepository:
     def usage(self, owner_id: str) -> tuple[int, int]:
         mine = [i.image.size for i in self._images.values() if i.image.owner_id == owner_id]
         return len(mine), sum(mine)
+
+
+@attrs.frozen
+class SentMail:
+    to: str
+    subject: str
+    body: str
+
+
+class InMemoryMailer:
+    """Keeps sent mail in ``outbox``."""
+
+    def __init__(self) -> None:
+        self.outbox: list[SentMail] = []
+
+    def send(self, to: str, subject: str, body: str) -> None:
+        self.outbox.append(SentMail(to, subject, body))

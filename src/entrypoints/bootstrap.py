@@ -23,6 +23,7 @@ from adapters.memory import (
     InlineWorkers,
     InMemoryBlobStore,
     InMemoryCatalogRepository,
+    InMemoryMailer,
     InMemoryResultRepository,
     InMemoryTokens,
     InMemoryUserRepository,
@@ -30,6 +31,7 @@ from adapters.memory import (
     SeededIds,
 )
 from adapters.process_workers import ProcessWorkers
+from adapters.smtp_mailer import NoMailer, SmtpMailer
 from adapters.sqlite_catalog import SqliteCatalogRepository
 from adapters.sqlite_db import Database
 from adapters.sqlite_results import SqliteResultRepository
@@ -42,6 +44,7 @@ from cropedly_core.images.pipeline import EnhancementPipeline
 from cropedly_core.images.ports import Upscaler
 from cropedly_core.images.service import ImageService, ImageWorkers
 from cropedly_core.links import LinkSigner
+from cropedly_core.password_reset import Mailer, PasswordResets
 from cropedly_core.ports import BlobStore, Clock, IdGenerator, PasswordHasher, UserRepository
 from cropedly_core.throttle import LoginThrottle, ThrottlePolicy
 from entrypoints.settings import Settings
@@ -59,6 +62,7 @@ class Services:
         jwks: returns the public key set (empty for opaque in-memory tokens).
         images: the enhance use case.
         catalog: the Enterprise reference catalog.
+        resets: forgot / reset password.
         links: signs and checks download links.
         blobs: the blob store behind results and catalog images.
         clock: the clock the services share.
@@ -73,6 +77,7 @@ class Services:
     blobs: BlobStore
     clock: Clock
     catalog: Catalog
+    resets: PasswordResets
     closers: list[Callable[[], None]] = attrs.field(factory=list)
 
     def close(self) -> None:
@@ -98,6 +103,19 @@ def image_limits(settings: Settings) -> ImageLimits:
         max_files=settings.max_files,
         max_output_pixels=settings.max_output_pixels,
         seconds_per_image=settings.seconds_per_image,
+    )
+
+
+def mailer(settings: Settings) -> Mailer:
+    if not settings.smtp_host:
+        return NoMailer()
+    return SmtpMailer(
+        settings.smtp_host,
+        settings.smtp_port,
+        sender=settings.smtp_sender,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        security=settings.smtp_security,
     )
 
 
@@ -187,13 +205,15 @@ def build_services(settings: Settings, *, start_workers: bool = True) -> Service
         quota=catalog_quota(settings),
         page_size=settings.catalog_page_size,
     )
+    links = LinkSigner(load_or_create_secret(settings.keys_dir / "link-secret"))
     return Services(
         settings=settings,
         accounts=accounts,
         jwks=tokens.jwks,
         images=images,
         catalog=catalog,
-        links=LinkSigner(load_or_create_secret(settings.keys_dir / "link-secret")),
+        resets=PasswordResets(accounts, links, mailer(settings)),
+        links=links,
         blobs=blobs,
         clock=clock,
         closers=closers,
@@ -208,6 +228,7 @@ def build_memory_services(
     users: UserRepository | None = None,
     hasher: PasswordHasher | None = None,
     blobs: BlobStore | None = None,
+    mail: Mailer | None = None,
     jwt: bool = True,
 ) -> Services:
     """Everything in memory: for tests and for apps embedding Cropedly.
@@ -252,13 +273,15 @@ def build_memory_services(
         quota=catalog_quota(settings),
         page_size=settings.catalog_page_size,
     )
+    links = LinkSigner(secrets.token_bytes(32))
     return Services(
         settings=settings,
         accounts=accounts,
         jwks=jwks,
         images=images,
         catalog=catalog,
-        links=LinkSigner(secrets.token_bytes(32)),
+        resets=PasswordResets(accounts, links, mail or InMemoryMailer()),
+        links=links,
         blobs=blobs,
         clock=clock,
     )

@@ -42,6 +42,12 @@ class Settings:
         catalog_max_bytes: bytes of reference images per enterprise account.
         catalog_page_size: default page size of the catalog listing.
         purge_interval_minutes: how often the server deletes expired results.
+        smtp_host: SMTP server for password-reset mail; empty disables mail.
+        smtp_port: its port.
+        smtp_sender: the From address.
+        smtp_username: login, if the server needs one.
+        smtp_password: password of that login.
+        smtp_security: ``none``, ``starttls`` or ``tls``.
         log_level: Python logging level name.
     """
 
@@ -71,6 +77,12 @@ class Settings:
     catalog_max_bytes: int = 2_000_000_000
     catalog_page_size: int = 50
     purge_interval_minutes: float = 10.0
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_sender: str = "cropedly@localhost"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_security: str = "none"
     log_level: str = "INFO"
 
     @property

@@ -29,6 +29,22 @@ class RegisterForm:
 
 
 @dataclass
+class ForgotForm:
+    email: str
+
+
+@dataclass
+class ResetForm:
+    token: str
+    password: str
+
+
+@dataclass
+class Accepted:
+    detail: str
+
+
+@dataclass
 class TokenResponse:
     token: str
     tokenType: str  # noqa: N815 - the API's JSON names are camelCase
@@ -98,3 +114,34 @@ class AuthController(Controller):
     @get("/me", sync_to_thread=False, summary="The caller's account", security=BEARER)
     def me(self, user: NamedDependency[User]) -> Me:
         return me_of(user)
+
+    @post(
+        "/forgot-password",
+        status_code=202,
+        sync_to_thread=True,
+        summary="Mail a password-reset token",
+        description="Always 202, whether or not the e-mail has an account. Google users "
+        "set their first password this way. At most 3 requests per e-mail per 30 minutes.",
+    )
+    def forgot_password(
+        self,
+        data: Annotated[ForgotForm, Body(media_type=RequestEncodingType.MULTI_PART)],
+        services: NamedDependency[Services],
+    ) -> Accepted:
+        services.resets.request(data.email)
+        return Accepted("If the e-mail has an account, a reset token is on its way.")
+
+    @post(
+        "/reset-password",
+        status_code=204,
+        sync_to_thread=True,
+        summary="Set a new password with a mailed reset token",
+        description="The token works once and for 30 minutes; tokens issued before stop "
+        "working. A weak password is refused with 422.",
+    )
+    def reset_password(
+        self,
+        data: Annotated[ResetForm, Body(media_type=RequestEncodingType.MULTI_PART)],
+        services: NamedDependency[Services],
+    ) -> None:
+        services.resets.reset(data.token, data.password)
