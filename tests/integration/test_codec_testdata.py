@@ -87,7 +87,7 @@ def test_every_hostile_file_is_refused_quickly(path):
     try:
         CODEC.probe(data, MAX)
     except ImageRejected as probed:
-        assert probed.slug == ran.value.slug
+        assert probed.slug == ran.value.slug  # noqa: PT017 - the probe is optional here
 
 
 @pytest.mark.parametrize("orientation", [3, 6, 8])
