@@ -31,6 +31,7 @@ from cropedly_core.images.adjust import AdjustSettings, auto_tone
 from cropedly_core.images.formats import resolve_output_format
 from cropedly_core.images.model import Adjust, EnhanceOptions
 from cropedly_core.images.quality import linear_to_srgb, mean_delta_e, srgb_to_linear
+from synthetic import scene
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -144,11 +145,25 @@ def baseline(pixels: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(stretched * means.mean() / np.maximum(means, 1e-6)), 0, 255).astype(np.uint8)
 
 
+def examples() -> None:
+    """faulty | adjust=auto | original strips of a synthetic photo, for docs/enhancement.md."""
+    blur, settings = OpenCvBlur(), AdjustSettings()
+    original = np.asarray(scene(people=True))
+    for name, fault in FAULTS.items():
+        if name == "untouched":
+            continue
+        faulty = fault(original)
+        ours = auto_tone(faulty, blur, settings)
+        strip = np.concatenate([faulty, ours, original], axis=1)
+        slug = name.split(" (")[0].replace(" ", "-")
+        Image.fromarray(strip).save(ROOT / "docs" / "img" / f"adjust-{slug}.jpg", quality=85)
+
+
 def adjust_quality(step: int, side: int) -> list[str]:
     blur, settings = OpenCvBlur(), AdjustSettings()
     files = sorted((DATASET / "val").iterdir()) + sorted((DATASET / "train").iterdir())[1::step]
     scores: dict[str, list[list[float]]] = {k: [[], [], []] for k in FAULTS}
-    for index, path in enumerate(files):
+    for path in files:
         image = Image.open(path).convert("RGB")
         image.thumbnail((side, side), Image.Resampling.LANCZOS)
         original = np.asarray(image)
@@ -158,10 +173,6 @@ def adjust_quality(step: int, side: int) -> list[str]:
             scores[name][0].append(mean_delta_e(original, faulty))
             scores[name][1].append(mean_delta_e(original, baseline(faulty)))
             scores[name][2].append(mean_delta_e(original, ours))
-            if index == 0 and name != "untouched":
-                strip = np.concatenate([faulty, ours, original], axis=1)
-                slug = name.split(" (")[0].replace(" ", "-")
-                Image.fromarray(strip).save(ROOT / "docs" / "img" / f"adjust-{slug}.jpg", quality=85)
     rows = [
         f"{len(files)} photos (SR val + every {step}th train), long side {side} px; "
         "mean CIEDE2000 to the original (lower is better), median in brackets.",
@@ -184,6 +195,7 @@ def main() -> None:
     parser.add_argument("--tmp", type=Path, default=Path("/tmp"))
     args = parser.parse_args()
     repeats = 1 if args.quick else 3
+    examples()
     sections = [
         "# Pipeline benchmarks",
         "",

@@ -11,40 +11,15 @@ import io
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image
 
 from adapters.image_pipeline import default_pipeline
 from cropedly_core.images.model import Adjust, EnhanceOptions, OutputFormat
 from cropedly_core.images.reference import colour_stats
 from cropedly_core.images.service import run_job
+from synthetic import scene
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "img"
-SIZE = (360, 240)
-
-
-def scene(
-    sky_top: tuple[int, int, int],
-    sky_bottom: tuple[int, int, int],
-    hills: tuple[int, int, int],
-    sun: tuple[int, int, int],
-    seed: int,
-) -> Image.Image:
-    """A landscape: graded sky, a sun, two hill lines and some texture."""
-    w, h = SIZE
-    t = np.linspace(0, 1, h)[:, None, None]
-    sky = (1 - t) * np.array(sky_top) + t * np.array(sky_bottom)
-    image = Image.fromarray(np.broadcast_to(sky, (h, w, 3)).astype(np.uint8))
-    draw = ImageDraw.Draw(image)
-    draw.ellipse((250, 40, 300, 90), fill=sun)
-    rng = np.random.default_rng(seed)
-    for level, shade in ((150, 1.0), (185, 0.7)):
-        xs = np.arange(0, w + 20, 20)
-        ys = level + rng.integers(-18, 18, size=xs.size)
-        colour = tuple(int(c * shade) for c in hills)
-        draw.polygon([(0, h), *zip(xs.tolist(), ys.tolist(), strict=True), (w, h)], fill=colour)
-    image = image.filter(ImageFilter.GaussianBlur(1.2))
-    noise = rng.normal(0, 4, (h, w, 3))
-    return Image.fromarray(np.clip(np.asarray(image) + noise, 0, 255).astype(np.uint8))
 
 
 def main() -> None:

@@ -220,7 +220,9 @@ def _cast_log_gains(linear: NDArray[np.float64]) -> NDArray[np.float64] | None:
     # Per channel: the grey-pixel estimate, when grey-world agrees on the direction
     # (white-patch breaks ties), never more than the larger of the other two.
     grey_world, white_patch, grey_pixel = log_gains
-    agree = np.sign(grey_pixel) == np.sign(grey_world)
+    agree = (np.sign(grey_pixel) == np.sign(grey_world)) & (
+        np.sign(grey_pixel) == np.sign(white_patch)
+    )
     bound = np.maximum(np.abs(grey_world), np.abs(white_patch))
     chosen = np.sign(grey_pixel) * np.minimum(np.abs(grey_pixel), bound)
     return np.where(agree, chosen, 0.0)
