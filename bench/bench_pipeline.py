@@ -19,10 +19,12 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
+from synthetic import scene
 
 from adapters.image_pipeline import default_pipeline
 from adapters.opencv_filters import OpenCvBlur
@@ -31,7 +33,6 @@ from cropedly_core.images.adjust import AdjustSettings, auto_tone
 from cropedly_core.images.formats import resolve_output_format
 from cropedly_core.images.model import Adjust, EnhanceOptions
 from cropedly_core.images.quality import linear_to_srgb, mean_delta_e, srgb_to_linear
-from synthetic import scene
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -41,7 +42,7 @@ FORMATS = ("JPEG", "PNG", "WEBP", "AVIF", "GIF", "TIFF", "BMP")
 
 def _photo(side: int) -> Image.Image:
     """A dataset photo scaled to ``side`` pixels wide (a realistic, textured input)."""
-    src = Image.open(sorted((DATASET / "train").glob("*.jpg"))[0]).convert("RGB")
+    src = Image.open(min((DATASET / "train").glob("*.jpg"))).convert("RGB")
     return src.resize((side, side * src.height // src.width), Image.Resampling.LANCZOS)
 
 
@@ -56,11 +57,11 @@ def _floor(data: bytes) -> None:
         image.load()
         out_format = resolve_output_format(image.format or "PNG", EnhanceOptions().format)
         params = encoder_params(out_format, None, None)
-        image = image.convert("RGB") if image.mode not in ("RGB", "RGBA") else image
-        image.save(io.BytesIO(), format=out_format.value.upper(), **params)
+        ready = image.convert("RGB") if image.mode not in ("RGB", "RGBA") else image
+        ready.save(io.BytesIO(), format=out_format.value.upper(), **params)
 
 
-def _rate(fn, data: bytes, megapixels: float, repeats: int) -> float:
+def _rate(fn: Callable[[bytes], object], data: bytes, megapixels: float, repeats: int) -> float:
     best = float("inf")
     for _ in range(repeats):
         started = time.perf_counter()
@@ -174,8 +175,10 @@ def adjust_quality(step: int, side: int) -> list[str]:
             scores[name][1].append(mean_delta_e(original, baseline(faulty)))
             scores[name][2].append(mean_delta_e(original, ours))
     rows = [
-        f"{len(files)} photos (SR val + every {step}th train), long side {side} px; "
-        "mean CIEDE2000 to the original (lower is better), median in brackets.",
+        (
+            f"{len(files)} photos (SR val + every {step}th train), long side {side} px; "
+            "mean CIEDE2000 to the original (lower is better), median in brackets."
+        ),
         "",
         "| fault | faulty | autocontrast + grey-world | ours (adjust=auto) |",
         "|---|---:|---:|---:|",
@@ -199,13 +202,18 @@ def main() -> None:
     sections = [
         "# Pipeline benchmarks",
         "",
-        "Written by `bench/bench_pipeline.py`; numbers from the machine it last ran on "
-        "(2 cores, shared with a training job, so absolute figures are pessimistic).",
+        (
+            "Written by `bench/bench_pipeline.py`; numbers from the machine it last ran on "
+            "(2 cores, shared with a training job, so absolute figures are pessimistic)."
+        ),
         "",
         "## Throughput (upscale 1)",
         "",
-        "Floor = plain Pillow decode then encode to the same output format with the same "
-        "encoder settings (JPEG progressive + optimised q90, PNG level 6, WebP q90 m4, AVIF q80).",
+        (
+            "Floor = plain Pillow decode then encode to the same output format with the same "
+            "encoder settings (JPEG progressive + optimised q90, PNG level 6, WebP q90 m4, "
+            "AVIF q80)."
+        ),
         "",
         *speed(repeats),
         "",

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from synthetic import scene
 
 from adapters.image_pipeline import default_pipeline
 from cropedly_core.images.model import Adjust, EnhanceOptions, OutputFormat
 from cropedly_core.images.reference import colour_stats
 from cropedly_core.images.service import run_job
-from synthetic import scene
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "img"
 

@@ -1,5 +1,5 @@
 """The ``BlobStore`` contract, run against the in-memory store and fsspec (local and memory://)."""
-# ruff: noqa: SIM300 - house style puts the expected value first in asserts
+
 
 from __future__ import annotations
 

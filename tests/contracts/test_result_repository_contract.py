@@ -1,5 +1,5 @@
 """The ``ResultRepository`` contract, run against the in-memory and the SQLite adapter."""
-# ruff: noqa: SIM300 - house style puts the expected value first in asserts
+
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The ``TokenIssuer``/``TokenVerifier`` contract: opaque in-memory tokens and Ed25519 JWTs."""
-# ruff: noqa: SIM300 - house style puts the expected value first in asserts
+
 
 from __future__ import annotations
 

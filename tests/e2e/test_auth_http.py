@@ -1,5 +1,5 @@
 """``/auth/v1`` and the meta routes through Litestar's TestClient on in-memory services."""
-# ruff: noqa: SIM300 - house style puts the expected value first in asserts
+
 
 from __future__ import annotations
 

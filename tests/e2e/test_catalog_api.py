@@ -1,5 +1,5 @@
 """The Enterprise reference catalog over HTTP: routes per spec, paging, deletes, plans, quota."""
-# ruff: noqa: SIM300 - house style puts the expected value first in asserts
+
 
 from __future__ import annotations
 

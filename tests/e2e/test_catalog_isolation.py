@@ -1,5 +1,5 @@
 """Catalog isolation: random ids, per-account blob keys, and no cross-account access."""
-# ruff: noqa: SIM300 - house style puts the expected value first in asserts
+
 
 from __future__ import annotations
 

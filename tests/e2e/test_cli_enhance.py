@@ -1,5 +1,5 @@
 """``cropedly enhance`` and ``cropedly purge`` as a user runs them: a real subprocess."""
-# ruff: noqa: SIM300 - house style puts the expected value first in asserts
+
 
 from __future__ import annotations
 

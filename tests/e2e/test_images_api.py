@@ -1,5 +1,5 @@
 """``POST /images/v1`` over HTTP: auth and plans, options, responses, all-or-nothing, limits."""
-# ruff: noqa: SIM300 - house style puts the expected value first in asserts
+
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Signed result links over HTTP: bytes and headers, Range, ETag, tampering, expiry, purge."""
-# ruff: noqa: SIM300 - house style puts the expected value first in asserts
+
 
 from __future__ import annotations
 

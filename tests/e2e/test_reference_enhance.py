@@ -1,5 +1,5 @@
 """Reference-guided enhancement over HTTP: ``POST /images/v1`` with a catalog ``referenceId``."""
-# ruff: noqa: SIM300 - house style puts the expected value first in asserts
+
 
 from __future__ import annotations
 

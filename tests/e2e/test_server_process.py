@@ -1,5 +1,5 @@
 """A real ``cropedly serve`` process and the ``cropedly users`` commands, over real HTTP."""
-# ruff: noqa: SIM300 - house style puts the expected value first in asserts
+
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """``ProcessWorkers`` for real: concurrency, backpressure, time limits and crashed workers."""
-# ruff: noqa: SIM300 - house style puts the expected value first in asserts
+
 
 from __future__ import annotations
 

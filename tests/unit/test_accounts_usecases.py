@@ -1,5 +1,5 @@
 """Account use cases on in-memory adapters: register, login, authenticate, plans."""
-# ruff: noqa: SIM300 - house style puts the expected value first in asserts
+
 
 from __future__ import annotations
 

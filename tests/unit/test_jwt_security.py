@@ -1,5 +1,5 @@
 """Security properties of ``JwtTokens``: what a forged, stale or mangled token gets."""
-# ruff: noqa: SIM300 - house style puts the expected value first in asserts
+
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Properties of the bounded Lab colour transfer behind reference-guided enhancement."""
-# ruff: noqa: SIM300 - house style puts the expected value first in asserts
+
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The failed-login throttle: a sliding window per e-mail and per client."""
-# ruff: noqa: SIM300 - house style puts the expected value first in asserts
+
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Core rules of users: e-mail normalisation, plan ordering, authorities."""
-# ruff: noqa: SIM300 - house style puts the expected value first in asserts
+
 
 from __future__ import annotations
 
