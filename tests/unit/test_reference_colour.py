@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -70,23 +69,17 @@ class TestTransferColour:
         assert float(diff.mean()) <= 2.0
 
     @settings(max_examples=80, deadline=None)
-    @given(pixels=images(3, low=50, high=205), reference=stats())
+    @given(pixels=images(3), reference=stats())
     def test_mean_moves_no_further_than_the_caps(
         self, pixels: Pixels, reference: ColourStats
     ) -> None:
-        """Away from the gamut's edge, no L*, a*, b* mean moves more than strength x cap + rounding."""
+        """No L*, a*, b* mean moves more than strength x cap + rounding, gamut edge included."""
         moved = np.abs(lab_mean(transfer_colour(pixels, reference)) - lab_mean(pixels))
         caps = STRENGTH * np.array(_MAX_SHIFT) + ROUNDING
         assert np.all(moved <= caps), (moved.tolist(), caps.tolist())
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="gamut clipping after the transfer is not bounded by the caps: a saturated "
-        "pink lightened toward a green reference loses ~16 a* units against a cap of 0.7 x 12 "
-        "(reported to the lead; needs chroma-preserving gamut mapping in lab_to_srgb8)",
-    )
     def test_mean_moves_no_further_than_the_caps_at_the_gamut_edge(self) -> None:
-        """At the gamut's edge too, no mean moves more than strength x cap + rounding."""
+        """Regression: a saturated pink pushed out of gamut is moved less, not clipped further."""
         pink = np.array([[[255, 127, 144]]], np.uint8)
         reference = ColourStats((90.96, -59.31, 21.11), (10.0, 10.0, 10.0))
         moved = np.abs(lab_mean(transfer_colour(pink, reference)) - lab_mean(pink))

@@ -64,8 +64,8 @@ def colour_stats(pixels: Pixels) -> ColourStats:
     )
 
 
-def lab_to_srgb8(lab: NDArray[np.float64]) -> Pixels:
-    """CIE L*a*b* (D65) to uint8 sRGB, clipped to the gamut."""
+def lab_to_linear(lab: NDArray[np.float64]) -> NDArray[np.float64]:
+    """CIE L*a*b* (D65) to linear sRGB, not clipped (outside 0..1 means out of gamut)."""
     fy = (lab[..., 0] + 16) / 116
     fx = fy + lab[..., 1] / 500
     fz = fy - lab[..., 2] / 200
@@ -73,8 +73,44 @@ def lab_to_srgb8(lab: NDArray[np.float64]) -> Pixels:
     f = np.stack([fx, fy, fz], axis=-1)
     cubed = f**3
     xyz = np.where(cubed > eps, cubed, (116 * f - 16) / kappa) * _D65_WHITE
-    rgb = linear_to_srgb(np.clip(xyz @ _XYZ_TO_SRGB.T, 0.0, 1.0))
+    return np.asarray(xyz @ _XYZ_TO_SRGB.T, dtype=np.float64)
+
+
+def lab_to_srgb8(lab: NDArray[np.float64]) -> Pixels:
+    """CIE L*a*b* (D65) to uint8 sRGB, clipped to the gamut."""
+    rgb = linear_to_srgb(np.clip(lab_to_linear(lab), 0.0, 1.0))
     return np.asarray(np.clip(np.rint(rgb * 255), 0, 255), dtype=np.uint8)
+
+
+_GAMUT_SLACK = 0.5 / 255  # half a code value: rounding, not a real excursion
+_BACKOFF = (0.75, 0.5, 0.25, 0.0)
+
+
+def _in_gamut(lab: NDArray[np.float64]) -> NDArray[np.bool_]:
+    linear = lab_to_linear(lab)
+    inside: NDArray[np.bool_] = np.all(
+        (linear >= -_GAMUT_SLACK) & (linear <= 1 + _GAMUT_SLACK), axis=-1
+    )
+    return inside
+
+
+def _move_within_gamut(lab: NDArray[np.float64], step: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``lab + step``, with the step shortened where it would leave the sRGB gamut.
+
+    Clipping an out-of-gamut colour changes it by more than the step (and in another
+    direction); shortening the step keeps every change within the caps. The
+    original colour is in gamut, so the shortest step (none) always is.
+    """
+    moved = lab + step
+    outside = ~_in_gamut(moved)
+    for factor in _BACKOFF:
+        if not outside.any():
+            break
+        candidate = lab[outside] + factor * step[outside]
+        moved[outside] = candidate
+        still = ~_in_gamut(candidate)
+        outside[outside] = still
+    return moved
 
 
 def _strips(height: int) -> Iterator[slice]:
@@ -93,5 +129,5 @@ def transfer_colour(pixels: Pixels, reference: ColourStats, strength: float = 0.
     for rows in _strips(pixels.shape[0]):
         lab = srgb_to_lab(pixels[rows, :, :3])
         moved = (lab - mean_s) * scale + mean_s + shift
-        out[rows, :, :3] = lab_to_srgb8(lab + strength * (moved - lab))
+        out[rows, :, :3] = lab_to_srgb8(_move_within_gamut(lab, strength * (moved - lab)))
     return out
