@@ -1,6 +1,8 @@
 """Train the luminance super-resolution network and export it to ONNX.
 
-    python training/train.py --scale 2 --seed 0 --out src/adapters/models/sr_x2.onnx
+    python training/train.py            # = --scale 2 --seed 0, writes src/adapters/models/sr_x2.onnx
+
+The defaults are the shipped model's settings (docs/model.md).
 
 A fixed number of steps (not a time budget) keeps a run reproducible for a given seed
 and thread count.
@@ -25,22 +27,41 @@ from export import export_onnx
 from model import SRNet, count_params
 from validate import set5_psnr
 
+MODELS_DIR = Path(__file__).resolve().parents[1] / "src" / "adapters" / "models"
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--scale", type=int, choices=(2, 4), required=True)
+    ap.add_argument("--scale", type=int, choices=(2, 4), default=2)
     ap.add_argument("--channels", type=int, default=48)
     ap.add_argument("--layers", type=int, default=6)
-    ap.add_argument("--steps", type=int, default=20000)
+    ap.add_argument("--steps", type=int, default=5000)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr-patch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--log-every", type=int, default=500)
+    ap.add_argument("--log-every", type=int, default=100)
     ap.add_argument("--run-dir", type=Path, default=None)
-    ap.add_argument("--out", type=Path, required=True, help="where to write the .onnx")
+    ap.add_argument(
+        "--out", type=Path, default=None, help="the .onnx to write (default: the packaged one)"
+    )
+    ap.add_argument(
+        "--export-checkpoint",
+        type=Path,
+        default=None,
+        help="skip training: export this state dict (e.g. a run's last.pt) and exit",
+    )
     args = ap.parse_args()
+    if args.out is None:
+        args.out = MODELS_DIR / f"sr_x{args.scale}.onnx"
+    if args.export_checkpoint is not None:
+        model = SRNet(args.scale, args.channels, args.layers)
+        model.load_state_dict(torch.load(args.export_checkpoint, weights_only=True))
+        meta = json.loads(args.export_checkpoint.with_name("progress.json").read_text())
+        export_onnx(model, args.out, meta)
+        print(json.dumps({"exported": meta, "out": str(args.out)}), flush=True)
+        return
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -84,6 +105,9 @@ def main() -> None:
                 model.train()
             print(json.dumps(msg), flush=True)
             torch.save(model.state_dict(), run_dir / "last.pt")
+            progress = {**vars(args), "steps_done": step, "train_seconds": msg["elapsed_s"]}
+            progress = {k: str(v) if isinstance(v, Path) else v for k, v in progress.items()}
+            (run_dir / "progress.json").write_text(json.dumps(progress))
     elapsed = time.perf_counter() - t0
     model.eval()
     meta = {

@@ -46,6 +46,32 @@ _YCC_TO_RGB: Final = np.linalg.inv(_RGB_TO_YCC).astype(np.float32)
 _RGB_TO_YCC_F32: Final = _RGB_TO_YCC.astype(np.float32)
 
 
+def _ycc_planes(pixels: Pixels) -> NDArray[np.float32]:
+    """Y (scaled to 0..1 for the network), Cb and Cr as three contiguous float32 planes.
+
+    Converted in strips of rows: a whole-image float copy of a 48 MP intermediate (the
+    second pass of x4) would cost gigabytes for a moment.
+    """
+    h, w = pixels.shape[:2]
+    planes = np.empty((3, h, w), dtype=np.float32)
+    for r0 in range(0, h, 256):
+        strip = pixels[r0 : r0 + 256, :, :3].astype(np.float32) @ _RGB_TO_YCC_F32.T
+        planes[:, r0 : r0 + 256] = np.moveaxis(strip, -1, 0)
+    planes[0] /= np.float32(255.0)
+    return planes
+
+
+def _ycc_to_rgb(y: Plane, cb: Plane, cr: Plane, target: Pixels) -> None:
+    """Write rounded RGB into ``target[..., :3]``; channel by channel, as a 3x3 matmul per
+    pixel is several times slower in numpy and this runs on every output pixel."""
+    for channel in range(3):
+        m = _YCC_TO_RGB[channel]
+        value = y + m[1] * cb + m[2] * cr
+        np.rint(value, out=value)
+        np.clip(value, 0, 255, out=value)
+        target[..., channel] = value
+
+
 class _Model:
     """One ONNX session and what its metadata says about it."""
 
@@ -120,11 +146,11 @@ class OnnxUpscaler:
     def _upscale_once(self, model: _Model, pixels: Pixels) -> Pixels:
         s = model.scale
         h, w, channels = pixels.shape
-        ycc = pixels[..., :3].reshape(-1, 3).astype(np.float32) @ _RGB_TO_YCC_F32.T
-        ycc = ycc.reshape(h, w, 3)
-        y = np.ascontiguousarray(ycc[..., 0] / np.float32(255.0))
-        cb = Image.fromarray(np.ascontiguousarray(ycc[..., 1]))
-        cr = Image.fromarray(np.ascontiguousarray(ycc[..., 2]))
+        planes = _ycc_planes(pixels)
+        y = planes[0]
+        # Pillow maps contiguous float32 planes without copying them.
+        cb = Image.fromarray(planes[1])
+        cr = Image.fromarray(planes[2])
         alpha = Image.fromarray(pixels[..., 3]) if channels == 4 else None
         out = np.empty((h * s, w * s, channels), dtype=np.uint8)
         r = model.radius
@@ -143,17 +169,10 @@ class OnnxUpscaler:
                 # outside it: the same result as resizing everything at once.
                 size = ((x1 - x0) * s, (y1 - y0) * s)
                 box = (x0, y0, x1, y1)
-                tile_ycc = np.stack(
-                    [
-                        y_hr * np.float32(255.0),
-                        np.asarray(cb.resize(size, Image.Resampling.BICUBIC, box=box)),
-                        np.asarray(cr.resize(size, Image.Resampling.BICUBIC, box=box)),
-                    ],
-                    axis=-1,
-                )
-                rgb = tile_ycc @ _YCC_TO_RGB.T
+                cb_hr = np.asarray(cb.resize(size, Image.Resampling.BICUBIC, box=box))
+                cr_hr = np.asarray(cr.resize(size, Image.Resampling.BICUBIC, box=box))
                 target = out[y0 * s : y1 * s, x0 * s : x1 * s]
-                target[..., :3] = np.clip(np.rint(rgb), 0, 255)
+                _ycc_to_rgb(y_hr * np.float32(255.0), cb_hr, cr_hr, target)
                 if alpha is not None:
                     target[..., 3] = np.asarray(
                         alpha.resize(size, Image.Resampling.LANCZOS, box=box)
