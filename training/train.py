@@ -58,7 +58,10 @@ def main() -> None:
     if args.export_checkpoint is not None:
         model = SRNet(args.scale, args.channels, args.layers)
         model.load_state_dict(torch.load(args.export_checkpoint, weights_only=True))
-        meta = json.loads(args.export_checkpoint.with_name("progress.json").read_text())
+        done = args.export_checkpoint.with_name("meta.json")
+        if not done.exists():  # a run stopped early
+            done = done.with_name("progress.json")
+        meta = json.loads(done.read_text())
         export_onnx(model, args.out, meta)
         print(json.dumps({"exported": meta, "out": str(args.out)}), flush=True)
         return

@@ -1,8 +1,10 @@
 """Learned super-resolution on ONNX Runtime (CPU): the ``Upscaler`` port's quality adapter.
 
 The network sees only luminance (BT.601 Y, full range): that is where the eye looks
-for detail, and it keeps the model small. Chroma and transparency are enlarged with
-Pillow (bicubic and Lanczos), which is all they need.
+for detail, and it keeps the model small. Chroma is enlarged bicubically; the colour
+conversion, that chroma path and the rounding run inside the ONNX graph (uint8 RGB in,
+uint8 RGB out), so no per-pixel work is left to NumPy. Transparency is enlarged on its
+own with Pillow's Lanczos.
 
 Large images are processed in tiles of the low-resolution input. Each tile is read
 with ``receptive_radius`` extra pixels on every side (the model says how many in its
@@ -24,52 +26,9 @@ from PIL import Image
 from cropedly_core.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from numpy.typing import NDArray
-
     from cropedly_core.images.model import Pixels
 
-    Plane = NDArray[np.float32]
-
 _MODELS_PACKAGE: Final = "adapters.models"
-
-# JPEG/JFIF (full-range BT.601) RGB -> YCbCr, chroma centred on 0. Y is what the model
-# was trained on; the inverse is computed rather than typed so the round trip is exact.
-_RGB_TO_YCC: Final = np.array(
-    [
-        [0.299, 0.587, 0.114],
-        [-0.168735892, -0.331264108, 0.5],
-        [0.5, -0.418687589, -0.081312411],
-    ],
-    dtype=np.float64,
-)
-_YCC_TO_RGB: Final = np.linalg.inv(_RGB_TO_YCC).astype(np.float32)
-_RGB_TO_YCC_F32: Final = _RGB_TO_YCC.astype(np.float32)
-
-
-def _ycc_planes(pixels: Pixels) -> NDArray[np.float32]:
-    """Y (scaled to 0..1 for the network), Cb and Cr as three contiguous float32 planes.
-
-    Converted in strips of rows: a whole-image float copy of a 48 MP intermediate (the
-    second pass of x4) would cost gigabytes for a moment.
-    """
-    h, w = pixels.shape[:2]
-    planes = np.empty((3, h, w), dtype=np.float32)
-    for r0 in range(0, h, 256):
-        strip = pixels[r0 : r0 + 256, :, :3].astype(np.float32) @ _RGB_TO_YCC_F32.T
-        planes[:, r0 : r0 + 256] = np.moveaxis(strip, -1, 0)
-    planes[0] /= np.float32(255.0)
-    return planes
-
-
-def _ycc_to_rgb(y: Plane, cb: Plane, cr: Plane, target: Pixels) -> None:
-    """Write rounded RGB into ``target[..., :3]``; channel by channel, as a 3x3 matmul per
-    pixel is several times slower in numpy and this runs on every output pixel."""
-    for channel in range(3):
-        m = _YCC_TO_RGB[channel]
-        value = y + m[1] * cb + m[2] * cr
-        np.rint(value, out=value)
-        np.clip(value, 0, 255, out=value)
-        target[..., channel] = value
 
 
 class _Model:
@@ -88,9 +47,9 @@ class _Model:
         self.radius = int(meta["receptive_radius"])
         self.input_name = self.session.get_inputs()[0].name
 
-    def run(self, y: Plane) -> Plane:
-        out = self.session.run(None, {self.input_name: y[np.newaxis, np.newaxis]})[0]
-        return np.asarray(out[0, 0], dtype=np.float32)
+    def run(self, rgb: Pixels) -> Pixels:
+        out = self.session.run(None, {self.input_name: np.ascontiguousarray(rgb)})[0]
+        return np.asarray(out, dtype=np.uint8)
 
 
 class OnnxUpscaler:
@@ -146,11 +105,7 @@ class OnnxUpscaler:
     def _upscale_once(self, model: _Model, pixels: Pixels) -> Pixels:
         s = model.scale
         h, w, channels = pixels.shape
-        planes = _ycc_planes(pixels)
-        y = planes[0]
-        # Pillow maps contiguous float32 planes without copying them.
-        cb = Image.fromarray(planes[1])
-        cr = Image.fromarray(planes[2])
+        rgb = pixels[..., :3]
         alpha = Image.fromarray(pixels[..., 3]) if channels == 4 else None
         out = np.empty((h * s, w * s, channels), dtype=np.uint8)
         r = model.radius
@@ -162,19 +117,15 @@ class OnnxUpscaler:
                 # network pads exactly as in a whole-image pass), then drop the margin.
                 ty0, tx0 = max(y0 - r, 0), max(x0 - r, 0)
                 ty1, tx1 = min(y1 + r, h), min(x1 + r, w)
-                y_hr = model.run(y[ty0:ty1, tx0:tx1])
+                hr = model.run(rgb[ty0:ty1, tx0:tx1])
                 oy, ox = (y0 - ty0) * s, (x0 - tx0) * s
-                y_hr = y_hr[oy : oy + (y1 - y0) * s, ox : ox + (x1 - x0) * s]
-                # Pillow resamples a box of the whole plane, reading real neighbours
-                # outside it: the same result as resizing everything at once.
-                size = ((x1 - x0) * s, (y1 - y0) * s)
-                box = (x0, y0, x1, y1)
-                cb_hr = np.asarray(cb.resize(size, Image.Resampling.BICUBIC, box=box))
-                cr_hr = np.asarray(cr.resize(size, Image.Resampling.BICUBIC, box=box))
                 target = out[y0 * s : y1 * s, x0 * s : x1 * s]
-                _ycc_to_rgb(y_hr * np.float32(255.0), cb_hr, cr_hr, target)
+                target[..., :3] = hr[oy : oy + (y1 - y0) * s, ox : ox + (x1 - x0) * s]
                 if alpha is not None:
+                    # Pillow resamples a box of the whole plane, reading real neighbours
+                    # outside it: the same result as resizing everything at once.
+                    size = ((x1 - x0) * s, (y1 - y0) * s)
                     target[..., 3] = np.asarray(
-                        alpha.resize(size, Image.Resampling.LANCZOS, box=box)
+                        alpha.resize(size, Image.Resampling.LANCZOS, box=(x0, y0, x1, y1))
                     )
         return out
