@@ -167,7 +167,8 @@ class ImageService:
         require_plan(user, Plan.PRO, origin)
         check_batch(uploads, self.limits)
         encoded = [r.image for r in await process_batch(self.workers, uploads, options)]
-        now = self.clock.now()
+        # Whole seconds: the signed links carry the expiry as Unix seconds.
+        now = self.clock.now().replace(microsecond=0)
         stored = [
             self._meta(user, upload, image, now)
             for upload, image in zip(uploads, encoded, strict=True)
