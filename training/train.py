@@ -13,9 +13,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
+
+# Sleep rather than spin while waiting at OpenMP barriers: on a machine shared with
+# other work, spinning threads burn the CPU time the other thread needs (set before
+# torch loads its OpenMP runtime).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch
 from torch.nn import functional as nnf
