@@ -20,8 +20,7 @@ from cropedly_core.images.service import (
     ImageWorkers,
     Upload,
     check_batch,
-    clean_name,
-    etag_of,
+    new_stored_image,
     process_batch,
     store_all,
 )
@@ -140,33 +139,30 @@ class Catalog:
         check_quota(count + len(uploads), size, self.quota)
         results = await process_batch(self.workers, uploads, NORMALISE)
         now = self.clock.now()
-        entries: list[tuple[CatalogImage, bytes]] = []
-        for upload, result in zip(uploads, results, strict=True):
-            image_id = self.ids.new_id()
-            encoded = result.image
-            meta = StoredImage(
-                id=image_id,
-                owner_id=user.id,
-                blob_key=f"catalog/{user.id}/{image_id}.{encoded.extension}",
-                mime_type=encoded.mime_type,
-                size=len(encoded.data),
-                width=encoded.width,
-                height=encoded.height,
-                original_name=clean_name(upload.name),
-                etag=etag_of(encoded.data),
-                created_at=now,
+        entries = [
+            (
+                CatalogImage(
+                    new_stored_image(
+                        upload,
+                        result.image,
+                        image_id=self.ids.new_id(),
+                        owner_id=user.id,
+                        area="catalog",
+                        now=now,
+                    ),
+                    result.colour,
+                ),
+                result.image.data,
             )
-            entries.append((CatalogImage(meta, result.colour), encoded.data))
-        await asyncio.to_thread(self._save, user.id, entries)
+            for upload, result in zip(uploads, results, strict=True)
+        ]
+        await asyncio.to_thread(
+            store_all,
+            self.blobs,
+            [(entry.image, data) for entry, data in entries],
+            lambda: self.images.add_many(user.id, [entry for entry, _ in entries], self.quota),
+        )
         log.info("catalog: %d image(s) uploaded by %s", len(entries), user.id)
-
-    def _save(self, owner_id: str, entries: Sequence[tuple[CatalogImage, bytes]]) -> None:
-        store_all(self.blobs, [(entry.image, data) for entry, data in entries])
-        try:
-            self.images.add_many(owner_id, [entry for entry, _ in entries], self.quota)
-        except BaseException:
-            self.blobs.delete_many(entry.image.blob_key for entry, _ in entries)
-            raise
 
     def list_images(
         self, user: User, origin: str | None, limit: int | None = None, cursor: str | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -132,13 +132,46 @@ def etag_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:32]
 
 
-def store_all(blobs: BlobStore, images: Sequence[tuple[StoredImage, bytes]]) -> None:
-    """Write every blob or, when one write fails, remove those already written."""
+def new_stored_image(
+    upload: Upload,
+    encoded: EncodedImage,
+    *,
+    image_id: str,
+    owner_id: str,
+    area: str,
+    now: datetime,
+    expires_at: datetime | None = None,
+) -> StoredImage:
+    """Metadata of an encoded upload, its blob key under ``<area>/<owner>/``."""
+    return StoredImage(
+        id=image_id,
+        owner_id=owner_id,
+        blob_key=f"{area}/{owner_id}/{image_id}.{encoded.extension}",
+        mime_type=encoded.mime_type,
+        size=len(encoded.data),
+        width=encoded.width,
+        height=encoded.height,
+        original_name=clean_name(upload.name),
+        etag=etag_of(encoded.data),
+        created_at=now,
+        expires_at=expires_at,
+    )
+
+
+def store_all(
+    blobs: BlobStore, images: Sequence[tuple[StoredImage, bytes]], commit: Callable[[], None]
+) -> None:
+    """Write every blob, then ``commit`` the metadata; on any failure remove every blob.
+
+    Blobs first: a crash in between leaves unreferenced bytes, never a record
+    whose bytes are missing.
+    """
     written: list[str] = []
     try:
         for meta, data in images:
             blobs.put(meta.blob_key, data)
             written.append(meta.blob_key)
+        commit()
     except BaseException:
         blobs.delete_many(written)
         raise
@@ -170,36 +203,21 @@ class ImageService:
         # Whole seconds: the signed links carry the expiry as Unix seconds.
         now = self.clock.now().replace(microsecond=0)
         stored = [
-            self._meta(user, upload, image, now)
+            new_stored_image(
+                upload,
+                image,
+                image_id=self.ids.new_id(),
+                owner_id=user.id,
+                area="results",
+                now=now,
+                expires_at=now + self.result_ttl,
+            )
             for upload, image in zip(uploads, encoded, strict=True)
         ]
-        await asyncio.to_thread(self._save, stored, [e.data for e in encoded])
+        items = [(meta, image.data) for meta, image in zip(stored, encoded, strict=True)]
+        await asyncio.to_thread(store_all, self.blobs, items, lambda: self.results.add_many(stored))
         log.info("enhanced %d image(s) for %s", len(stored), user.id)
         return stored
-
-    def _meta(self, user: User, upload: Upload, image: EncodedImage, now: datetime) -> StoredImage:
-        result_id = self.ids.new_id()
-        return StoredImage(
-            id=result_id,
-            owner_id=user.id,
-            blob_key=f"results/{user.id}/{result_id}.{image.extension}",
-            mime_type=image.mime_type,
-            size=len(image.data),
-            width=image.width,
-            height=image.height,
-            original_name=clean_name(upload.name),
-            etag=etag_of(image.data),
-            created_at=now,
-            expires_at=now + self.result_ttl,
-        )
-
-    def _save(self, stored: Sequence[StoredImage], data: Sequence[bytes]) -> None:
-        store_all(self.blobs, list(zip(stored, data, strict=True)))
-        try:
-            self.results.add_many(stored)
-        except BaseException:
-            self.blobs.delete_many(m.blob_key for m in stored)
-            raise
 
     def result(self, result_id: str) -> StoredImage:
         """A live result; expired ones are gone even before the purge runs."""

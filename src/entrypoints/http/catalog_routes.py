@@ -14,7 +14,7 @@ from cropedly_core.catalog import MAX_PAGE_SIZE, CatalogImage
 from cropedly_core.users import User
 from entrypoints.bootstrap import Services
 from entrypoints.http.auth import BEARER
-from entrypoints.http.image_routes import iso, origin_of, serve_blob, signed_url
+from entrypoints.http.image_routes import SignedLink, iso, origin_of, serve_signed, signed_url
 from entrypoints.http.uploads import UploadOperation, read_uploads
 
 BASE = "/images/v1/enterprise-resources/images"
@@ -146,10 +146,8 @@ def download_reference(
     sig: FromQuery[str],
     services: NamedDependency[Services],
 ) -> Response[bytes]:
-    now = services.clock.now()
-    stamp = services.links.check(CATALOG_LINK, image_id, expires, sig, now)
-    entry = services.catalog.by_id(image_id)
-    return serve_blob(request, services, entry.image, max_age=stamp - int(now.timestamp()))
+    link = SignedLink(CATALOG_LINK, image_id, expires, sig)
+    return serve_signed(request, services, link, lambda i: services.catalog.by_id(i).image)
 
 
 CATALOG_ROUTES = [

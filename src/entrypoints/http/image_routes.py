@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -114,10 +115,29 @@ def download_result(
     sig: FromQuery[str],
     services: NamedDependency[Services],
 ) -> Response[bytes]:
+    link = SignedLink(RESULT_LINK, result_id, expires, sig)
+    return serve_signed(request, services, link, services.images.result)
+
+
+@dataclass
+class SignedLink:
+    kind: str
+    resource_id: str
+    expires: str
+    sig: str
+
+
+def serve_signed(
+    request: Request[Any, Any, Any],
+    services: Services,
+    link: SignedLink,
+    lookup: Callable[[str], StoredImage],
+) -> Response[bytes]:
+    """Check the link's signature and expiry, then serve what ``lookup`` finds."""
     now = services.clock.now()
-    stamp = services.links.check(RESULT_LINK, result_id, expires, sig, now)
-    result = services.images.result(result_id)
-    return serve_blob(request, services, result, max_age=stamp - int(now.timestamp()))
+    stamp = services.links.check(link.kind, link.resource_id, link.expires, link.sig, now)
+    image = lookup(link.resource_id)
+    return serve_blob(request, services, image, max_age=stamp - int(now.timestamp()))
 
 
 def serve_blob(
