@@ -1,6 +1,7 @@
 """Train the luminance super-resolution network and export it to ONNX.
 
-    python training/train.py            # = --scale 2 --seed 0, writes src/adapters/models/sr_x2.onnx
+    python training/train.py --scale 2 --seed 0   # writes src/adapters/models/sr_x2.onnx
+    python training/train.py --scale 4 --seed 0   # writes src/adapters/models/sr_x4.onnx
 
 The defaults are the shipped model's settings (docs/model.md).
 
@@ -41,9 +42,9 @@ def main() -> None:
     ap.add_argument("--scale", type=int, choices=(2, 4), default=2)
     ap.add_argument("--channels", type=int, default=48)
     ap.add_argument("--layers", type=int, default=6)
-    ap.add_argument("--steps", type=int, default=5000)
+    ap.add_argument("--steps", type=int, default=None, help="default: 5000 (x2), 6000 (x4)")
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--lr-patch", type=int, default=32)
+    ap.add_argument("--lr-patch", type=int, default=None, help="default: 32 (x2), 24 (x4)")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
@@ -59,6 +60,9 @@ def main() -> None:
         help="skip training: export this state dict (e.g. a run's last.pt) and exit",
     )
     args = ap.parse_args()
+    # The shipped models' settings; x4 takes smaller LR patches (24 px, 96-px HR targets).
+    args.steps = args.steps or {2: 5000, 4: 6000}[args.scale]
+    args.lr_patch = args.lr_patch or {2: 32, 4: 24}[args.scale]
     if args.out is None:
         args.out = MODELS_DIR / f"sr_x{args.scale}.onnx"
     if args.export_checkpoint is not None:

@@ -106,7 +106,6 @@ class OnnxUpscaler:
         s = model.scale
         h, w, channels = pixels.shape
         rgb = pixels[..., :3]
-        alpha = Image.fromarray(pixels[..., 3]) if channels == 4 else None
         out = np.empty((h * s, w * s, channels), dtype=np.uint8)
         r = model.radius
         for y0 in range(0, h, self.tile):
@@ -121,11 +120,10 @@ class OnnxUpscaler:
                 oy, ox = (y0 - ty0) * s, (x0 - tx0) * s
                 target = out[y0 * s : y1 * s, x0 * s : x1 * s]
                 target[..., :3] = hr[oy : oy + (y1 - y0) * s, ox : ox + (x1 - x0) * s]
-                if alpha is not None:
-                    # Pillow resamples a box of the whole plane, reading real neighbours
-                    # outside it: the same result as resizing everything at once.
-                    size = ((x1 - x0) * s, (y1 - y0) * s)
-                    target[..., 3] = np.asarray(
-                        alpha.resize(size, Image.Resampling.LANCZOS, box=(x0, y0, x1, y1))
-                    )
+        if channels == 4:
+            # One whole-plane resize (1 byte per output pixel): Pillow's per-box resizes
+            # differ by a level or two at box edges at x4, which would break tiled ==
+            # untiled.
+            alpha = Image.fromarray(np.ascontiguousarray(pixels[..., 3]))
+            out[..., 3] = np.asarray(alpha.resize((w * s, h * s), Image.Resampling.LANCZOS))
         return out

@@ -45,6 +45,7 @@ def test_packaged_models_load_from_the_installed_wheel(tmp_path):
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
         assert "adapters/models/sr_x2.onnx" in names
+        assert "adapters/models/sr_x4.onnx" in names
         assert "adapters/models/__init__.py" in names
         zf.extractall(tmp_path / "site")
     site = str(tmp_path / "site")

@@ -67,12 +67,19 @@ class TestTiling:
 
 
 class TestFactorFour:
-    def test_x4_is_two_x2_passes_without_a_dedicated_model(self, upscaler):
-        """With only sr_x2.onnx packaged (it measured better), x4 chains two x2 passes."""
+    def test_x4_runs_the_dedicated_model_in_one_pass(self, upscaler):
+        """sr_x4.onnx is packaged (it measured better than two x2 passes) and is used."""
+        plan = upscaler._plan(4)
+        assert [4] == [model.scale for model in plan]
+
+    def test_x4_falls_back_to_two_x2_passes(self, upscaler, monkeypatch):
+        """Without a dedicated x4 model, x4 chains two x2 passes."""
+        fallback = OnnxUpscaler(tile=24)
+        real = fallback._model
+        monkeypatch.setattr(fallback, "_model", lambda f: None if f == 4 else real(f))
         img = _photo_like(20, 26, channels=4, seed=5)
-        assert np.array_equal(
-            upscaler.upscale(upscaler.upscale(img, 2), 2), upscaler.upscale(img, 4)
-        )
+        expected = upscaler.upscale(upscaler.upscale(img, 2), 2)
+        assert np.array_equal(expected, fallback.upscale(img, 4))
 
 
 class TestTransparency:
