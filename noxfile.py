@@ -61,6 +61,13 @@ def cli(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def train(session: nox.Session) -> None:
-    """Train the super-resolution model on CPU and export it to ONNX (seeded)."""
+    """Train both super-resolution models on CPU (seed 0), export them to src/adapters/models/.
+
+    About 50 min on 2 shared cores (docs/model.md); ``nox -s train -- --scale 2`` trains one.
+    """
     session.install(TORCH, "numpy", "pillow", "onnx", "onnxruntime")
-    session.run("python", "training/train.py", *session.posargs)
+    if session.posargs:
+        session.run("python", "training/train.py", *session.posargs)
+        return
+    for scale in ("2", "4"):
+        session.run("python", "training/train.py", "--scale", scale, "--seed", "0")
