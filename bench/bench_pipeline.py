@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import resource
 import subprocess
 import sys
@@ -38,6 +39,13 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 DATASET = SHARED / "datasets" / "sr"
 FORMATS = ("JPEG", "PNG", "WEBP", "AVIF", "GIF", "TIFF", "BMP")
+
+
+def _cpu() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
 
 
 def _photo(side: int) -> Image.Image:
@@ -203,8 +211,9 @@ def main() -> None:
         "# Pipeline benchmarks",
         "",
         (
-            "Written by `bench/bench_pipeline.py`; numbers from the machine it last ran on "
-            "(2 cores, shared with a training job, so absolute figures are pessimistic)."
+            "Written by `bench/bench_pipeline.py` on "
+            f"{time.strftime('%Y-%m-%d', time.gmtime())}, {_cpu()} "
+            f"({os.cpu_count()} logical CPUs)."
         ),
         "",
         "## Throughput (upscale 1)",
