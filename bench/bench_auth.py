@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from machine import cpu_model
 
 from adapters.argon2_hasher import Argon2PasswordHasher
 from adapters.jose_tokens import JwtTokens
@@ -37,14 +38,6 @@ def email_of(n: int) -> str:
     return f"client{n}@example.com"
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def percentile(values: list[float], pct: float) -> float:

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import cpu_model
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -170,14 +171,6 @@ def speed(cases: list[tuple[float, int, int]]) -> list[dict[str, float]]:
     return rows
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _mean_psnr(scores: list[tuple[float, float]]) -> float:

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from machine import cpu_model
 from PIL import Image, ImageOps
 from synthetic import scene
 
@@ -39,13 +40,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 DATASET = SHARED / "datasets" / "sr"
 FORMATS = ("JPEG", "PNG", "WEBP", "AVIF", "GIF", "TIFF", "BMP")
-
-
-def _cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def _photo(side: int) -> Image.Image:
@@ -212,7 +206,7 @@ def main() -> None:
         "",
         (
             "Written by `bench/bench_pipeline.py` on "
-            f"{time.strftime('%Y-%m-%d', time.gmtime())}, {_cpu()} "
+            f"{time.strftime('%Y-%m-%d', time.gmtime())}, {cpu_model()} "
             f"({os.cpu_count()} logical CPUs)."
         ),
         "",
