@@ -95,7 +95,9 @@ def _rejected_from(exc: BaseException) -> ImageRejected:
         return ImageRejected(
             "decompression-bomb", "The file expands to far more data than an image of its size."
         )
-    log.info("Refusing an undecodable image", exc_info=exc)
+    # Bad uploads are routine: one line at INFO, the trace only at DEBUG.
+    log.info("refusing an undecodable image: %s: %s", type(exc).__name__, exc)
+    log.debug("decoder trace", exc_info=exc)
     # The decoder's message is logged, not returned: it can name internals.
     return ImageRejected(
         "corrupt-image", "The file is damaged or truncated and could not be decoded."
