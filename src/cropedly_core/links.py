@@ -41,13 +41,14 @@ class LinkSigner:
         except ValueError:
             raise LinkInvalid("The link's expiry is malformed.") from None
         expected = self._mac(kind, resource_id, stamp)
-        if not hmac.compare_digest(expected.encode(), signature.encode()):
+        if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "surrogatepass")):
             raise LinkInvalid("The link's signature is not valid.")
         if stamp <= now.timestamp():
             raise LinkInvalid("The link has expired; ask the API for a fresh one.")
         return stamp
 
     def _mac(self, kind: str, resource_id: str, stamp: int) -> str:
-        message = f"{kind}\n{resource_id}\n{stamp}".encode()
+        # surrogatepass: any str an id can be (even a lone surrogate) signs, never raises.
+        message = f"{kind}\n{resource_id}\n{stamp}".encode("utf-8", "surrogatepass")
         digest = hmac.new(self.secret, message, hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
