@@ -179,9 +179,9 @@ class Catalog:
 
     def get(self, user: User, image_id: str, origin: str | None) -> CatalogImage:
         self.check_access(user, origin)
-        found = self.images.get(image_id)
+        found = self.by_id(image_id)
         # Another account's image is "not found" too: its existence is not revealed.
-        if found is None or found.image.owner_id != user.id:
+        if found.image.owner_id != user.id:
             raise NotFound("No such reference image.")
         return found
 

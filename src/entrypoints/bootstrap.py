@@ -38,10 +38,11 @@ from adapters.sqlite_results import SqliteResultRepository
 from adapters.sqlite_users import SqliteUserRepository
 from adapters.system import RandomIds, SystemClock
 from cropedly_core.accounts import Accounts
-from cropedly_core.catalog import Catalog, Quota
+from cropedly_core.catalog import Catalog, CatalogRepository, Quota
 from cropedly_core.images.model import ImageLimits
 from cropedly_core.images.pipeline import EnhancementPipeline
 from cropedly_core.images.ports import Upscaler
+from cropedly_core.images.results import ResultRepository
 from cropedly_core.images.service import ImageService, ImageWorkers
 from cropedly_core.links import LinkSigner
 from cropedly_core.password_reset import Mailer, PasswordResets
@@ -150,21 +151,26 @@ def load_or_create_secret(path: Path) -> bytes:
     return secret
 
 
-def build_services(settings: Settings, *, start_workers: bool = True) -> Services:
-    """The production wiring: SQLite, argon2id, Ed25519 JWTs, files under the data folder.
-
-    ``start_workers=False`` runs images on a thread instead of worker processes
-    (the CLI's one-shot commands).
-    """
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    database = Database(settings.database_path)
-    tokens = JwtTokens(
-        load_or_create_keys(settings.keys_dir), settings.jwt_issuer, settings.jwt_audience
-    )
-    clock, ids = SystemClock(), RandomIds()
+def _assemble(
+    settings: Settings,
+    *,
+    clock: Clock,
+    ids: IdGenerator,
+    users: UserRepository,
+    hasher: PasswordHasher,
+    tokens: JwtTokens | InMemoryTokens,
+    workers: ImageWorkers,
+    blobs: BlobStore,
+    results: ResultRepository,
+    catalog_images: CatalogRepository,
+    links: LinkSigner,
+    mail: Mailer,
+    closers: list[Callable[[], None]] | None = None,
+) -> Services:
+    """The use cases over whichever adapters the caller chose: one wiring for both builders."""
     accounts = Accounts(
-        users=SqliteUserRepository(database),
-        hasher=Argon2PasswordHasher(),
+        users=users,
+        hasher=hasher,
         issuer=tokens,
         verifier=tokens,
         clock=clock,
@@ -172,24 +178,10 @@ def build_services(settings: Settings, *, start_workers: bool = True) -> Service
         throttle=_throttle(settings),
     )
     limits = image_limits(settings)
-    closers: list[Callable[[], None]] = [database.close]
-    workers: ImageWorkers
-    if start_workers:
-        pool = ProcessWorkers(
-            partial(worker_pipeline, settings.upscaler, settings.onnx_threads, limits),
-            processes=settings.image_workers,
-            queue_limit=settings.queue_limit,
-            seconds_per_image=settings.seconds_per_image,
-        )
-        closers.append(pool.close)
-        workers = pool
-    else:
-        workers = InlineWorkers(worker_pipeline(settings.upscaler, settings.onnx_threads, limits))
-    blobs = FsspecBlobStore(settings.blobs)
     images = ImageService(
         workers=workers,
         blobs=blobs,
-        results=SqliteResultRepository(database),
+        results=results,
         ids=ids,
         clock=clock,
         limits=limits,
@@ -198,24 +190,67 @@ def build_services(settings: Settings, *, start_workers: bool = True) -> Service
     catalog = Catalog(
         workers=workers,
         blobs=blobs,
-        images=SqliteCatalogRepository(database),
+        images=catalog_images,
         ids=ids,
         clock=clock,
         limits=limits,
         quota=catalog_quota(settings),
         page_size=settings.catalog_page_size,
     )
-    links = LinkSigner(load_or_create_secret(settings.keys_dir / "link-secret"))
     return Services(
         settings=settings,
         accounts=accounts,
-        jwks=tokens.jwks,
+        jwks=tokens.jwks if isinstance(tokens, JwtTokens) else dict,
         images=images,
         catalog=catalog,
-        resets=PasswordResets(accounts, links, mailer(settings)),
+        resets=PasswordResets(accounts, links, mail),
         links=links,
         blobs=blobs,
         clock=clock,
+        closers=closers or [],
+    )
+
+
+def build_services(settings: Settings, *, start_workers: bool = True) -> Services:
+    """The production wiring: SQLite, argon2id, Ed25519 JWTs, files under the data folder.
+
+    ``start_workers=False`` runs images on a thread instead of worker processes
+    (the CLI's one-shot commands).
+    """
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database = Database(settings.database_path)
+    closers: list[Callable[[], None]] = [database.close]
+    workers: ImageWorkers
+    if start_workers:
+        pool = ProcessWorkers(
+            partial(
+                worker_pipeline, settings.upscaler, settings.onnx_threads, image_limits(settings)
+            ),
+            processes=settings.image_workers,
+            queue_limit=settings.queue_limit,
+            seconds_per_image=settings.seconds_per_image,
+        )
+        closers.append(pool.close)
+        workers = pool
+    else:
+        workers = InlineWorkers(
+            worker_pipeline(settings.upscaler, settings.onnx_threads, image_limits(settings))
+        )
+    return _assemble(
+        settings,
+        clock=SystemClock(),
+        ids=RandomIds(),
+        users=SqliteUserRepository(database),
+        hasher=Argon2PasswordHasher(),
+        tokens=JwtTokens(
+            load_or_create_keys(settings.keys_dir), settings.jwt_issuer, settings.jwt_audience
+        ),
+        workers=workers,
+        blobs=FsspecBlobStore(settings.blobs),
+        results=SqliteResultRepository(database),
+        catalog_images=SqliteCatalogRepository(database),
+        links=LinkSigner(load_or_create_secret(settings.keys_dir / "link-secret")),
+        mail=mailer(settings),
         closers=closers,
     )
 
@@ -233,55 +268,27 @@ def build_memory_services(
 ) -> Services:
     """Everything in memory: for tests and for apps embedding Cropedly.
 
-    Images run on a thread of this process with the Lanczos upscaler unless
-    ``upscaler`` says otherwise; blobs live in a private ``memory://`` folder.
+    Images run on a thread of this process, with the Lanczos upscaler unless
+    ``settings.upscaler`` says otherwise; blobs stay in process memory.
     """
     settings = settings or Settings(upscaler="lanczos")
-    clock = clock or ManualClock()
-    ids = ids or SeededIds()
-    tokens: JwtTokens | InMemoryTokens = (
-        JwtTokens.generate(settings.jwt_issuer, settings.jwt_audience) if jwt else InMemoryTokens()
-    )
-    accounts = Accounts(
+    return _assemble(
+        settings,
+        clock=clock or ManualClock(),
+        ids=ids or SeededIds(),
         users=users or InMemoryUserRepository(),
         hasher=hasher or FastPasswordHasher(),
-        issuer=tokens,
-        verifier=tokens,
-        clock=clock,
-        ids=ids,
-        throttle=_throttle(settings),
-    )
-    jwks = tokens.jwks if isinstance(tokens, JwtTokens) else dict
-    limits = image_limits(settings)
-    blobs = blobs or InMemoryBlobStore()
-    images = ImageService(
-        workers=InlineWorkers(worker_pipeline(settings.upscaler, settings.onnx_threads, limits)),
-        blobs=blobs,
+        tokens=(
+            JwtTokens.generate(settings.jwt_issuer, settings.jwt_audience)
+            if jwt
+            else InMemoryTokens()
+        ),
+        workers=InlineWorkers(
+            worker_pipeline(settings.upscaler, settings.onnx_threads, image_limits(settings))
+        ),
+        blobs=blobs or InMemoryBlobStore(),
         results=InMemoryResultRepository(),
-        ids=ids,
-        clock=clock,
-        limits=limits,
-        result_ttl=timedelta(hours=settings.result_ttl_hours),
-    )
-    catalog = Catalog(
-        workers=images.workers,
-        blobs=blobs,
-        images=InMemoryCatalogRepository(),
-        ids=ids,
-        clock=clock,
-        limits=limits,
-        quota=catalog_quota(settings),
-        page_size=settings.catalog_page_size,
-    )
-    links = LinkSigner(secrets.token_bytes(32))
-    return Services(
-        settings=settings,
-        accounts=accounts,
-        jwks=jwks,
-        images=images,
-        catalog=catalog,
-        resets=PasswordResets(accounts, links, mail or InMemoryMailer()),
-        links=links,
-        blobs=blobs,
-        clock=clock,
+        catalog_images=InMemoryCatalogRepository(),
+        links=LinkSigner(secrets.token_bytes(32)),
+        mail=mail or InMemoryMailer(),
     )
