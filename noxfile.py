@@ -61,7 +61,7 @@ def cli(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def train(session: nox.Session) -> None:
-    """Train both super-resolution models on CPU (seed 0), export them to src/adapters/models/.
+    """Train both super-resolution models on CPU (seed 0) into cropedly_adapters/models/.
 
     About 50 min on 2 shared cores (docs/model.md); ``nox -s train -- --scale 2`` trains one.
     """

@@ -22,11 +22,11 @@ from pathlib import Path
 import httpx
 from machine import cpu_model
 
-from adapters.argon2_hasher import Argon2PasswordHasher
-from adapters.jose_tokens import JwtTokens
+from cropedly.bootstrap import build_services
+from cropedly.settings import Settings
+from cropedly_adapters.argon2_hasher import Argon2PasswordHasher
+from cropedly_adapters.jose_tokens import JwtTokens
 from cropedly_core.users import Plan, User
-from entrypoints.bootstrap import build_services
-from entrypoints.settings import Settings
 
 REQUESTS_PER_LEVEL = 200
 LEVELS = (1, 8)
@@ -85,7 +85,7 @@ def bench_http() -> list[tuple[int, float, float, float]]:
             "CROPEDLY_LOG_LEVEL": "WARNING",
             "CROPEDLY_UPSCALER": "lanczos",
         }
-        cli = [sys.executable, "-m", "entrypoints.cli"]
+        cli = [sys.executable, "-m", "cropedly.cli"]
         # One account per client, as real clients log in their own accounts.
         services = build_services(Settings(data_dir=Path(data)))
         for n in range(max(LEVELS)):

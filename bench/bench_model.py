@@ -86,11 +86,11 @@ def set5_pairs(scale: int) -> list[tuple[str, np.ndarray, Image.Image]]:
 def _has_x4_model() -> bool:
     from importlib import resources  # noqa: PLC0415
 
-    return resources.files("adapters.models").joinpath("sr_x4.onnx").is_file()
+    return resources.files("cropedly_adapters.models").joinpath("sr_x4.onnx").is_file()
 
 
 def quality() -> dict[int, dict[str, list[tuple[float, float]]]]:
-    from adapters.onnx_upscaler import OnnxUpscaler  # noqa: PLC0415
+    from cropedly_adapters.onnx_upscaler import OnnxUpscaler  # noqa: PLC0415
 
     up = OnnxUpscaler(threads=2)
     results: dict[int, dict[str, list[tuple[float, float]]]] = {}
@@ -123,7 +123,7 @@ def _photo(megapixels: float) -> np.ndarray:
 
 def one_case(megapixels: float, factor: int, threads: int) -> dict[str, float]:
     """Run in a subprocess: one upscale, its time and the process's peak RSS."""
-    from adapters.onnx_upscaler import OnnxUpscaler  # noqa: PLC0415
+    from cropedly_adapters.onnx_upscaler import OnnxUpscaler  # noqa: PLC0415
 
     img = _photo(megapixels)
     up = OnnxUpscaler(threads=threads)

@@ -28,9 +28,9 @@ from machine import cpu_model
 from PIL import Image, ImageOps
 from synthetic import scene
 
-from adapters.image_pipeline import default_pipeline
-from adapters.opencv_filters import OpenCvBlur
-from adapters.pillow_codec import encoder_params
+from cropedly_adapters.image_pipeline import default_pipeline
+from cropedly_adapters.opencv_filters import OpenCvBlur
+from cropedly_adapters.pillow_codec import encoder_params
 from cropedly_core.images.adjust import AdjustSettings, auto_tone
 from cropedly_core.images.formats import resolve_output_format
 from cropedly_core.images.model import Adjust, EnhanceOptions
@@ -95,7 +95,7 @@ def speed(repeats: int) -> list[str]:
 
 _RSS_CHILD = """
 import resource, sys, time
-from adapters.image_pipeline import default_pipeline
+from cropedly_adapters.image_pipeline import default_pipeline
 from cropedly_core.images.model import EnhanceOptions, Adjust
 data = open(sys.argv[1], "rb").read()
 started = time.perf_counter()

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 from synthetic import scene
 
-from adapters.image_pipeline import default_pipeline
+from cropedly_adapters.image_pipeline import default_pipeline
 from cropedly_core.images.model import Adjust, EnhanceOptions, OutputFormat
 from cropedly_core.images.reference import colour_stats
 from cropedly_core.images.service import run_job

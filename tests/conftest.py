@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from litestar.testing import TestClient
 
-from adapters.memory import ManualClock
+from cropedly.bootstrap import Services, build_memory_services
+from cropedly.http.app import create_app
+from cropedly.settings import Settings
+from cropedly_adapters.memory import ManualClock
 from cropedly_core.users import Plan
-from entrypoints.bootstrap import Services, build_memory_services
-from entrypoints.http.app import create_app
-from entrypoints.settings import Settings
 from imaging import bearer
 
 # --------------------------------------------------------------------------- generic

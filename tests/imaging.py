@@ -6,8 +6,8 @@ import io
 
 from PIL import Image
 
+from cropedly.bootstrap import Services
 from cropedly_core.users import Plan
-from entrypoints.bootstrap import Services
 
 PASSWORD = "correct horse battery 9"
 

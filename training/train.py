@@ -1,7 +1,7 @@
 """Train the luminance super-resolution network and export it to ONNX.
 
-    python training/train.py --scale 2 --seed 0   # writes src/adapters/models/sr_x2.onnx
-    python training/train.py --scale 4 --seed 0   # writes src/adapters/models/sr_x4.onnx
+    python training/train.py --scale 2 --seed 0   # writes src/adapters/cropedly_adapters/models/sr_x2.onnx
+    python training/train.py --scale 4 --seed 0   # writes src/adapters/cropedly_adapters/models/sr_x4.onnx
 
 The defaults are the shipped model's settings (docs/model.md).
 
@@ -34,7 +34,7 @@ from export import export_onnx
 from model import SRNet, count_params
 from validate import set5_psnr
 
-MODELS_DIR = Path(__file__).resolve().parents[1] / "src" / "adapters" / "models"
+MODELS_DIR = Path(__file__).resolve().parents[1] / "src" / "adapters" / "cropedly_adapters" / "models"
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Ports: what the core needs from the outside world, named for the need.
 
-Each is a small ``typing.Protocol``; ``adapters.memory`` has an in-memory
+Each is a small ``typing.Protocol``; ``cropedly_adapters.memory`` has an in-memory
 implementation of every one, and a real adapter sits beside it in ``adapters``.
 """
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import fsspec
 import pytest
 
-from adapters.fsspec_blobs import FsspecBlobStore
-from adapters.memory import InMemoryBlobStore
+from cropedly_adapters.fsspec_blobs import FsspecBlobStore
+from cropedly_adapters.memory import InMemoryBlobStore
 from cropedly_core.errors import NotFound
 from cropedly_core.ports import BlobStore
 

@@ -16,9 +16,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from adapters.memory import InMemoryCatalogRepository
-from adapters.sqlite_catalog import SqliteCatalogRepository
-from adapters.sqlite_db import Database
+from cropedly_adapters.memory import InMemoryCatalogRepository
+from cropedly_adapters.sqlite_catalog import SqliteCatalogRepository
+from cropedly_adapters.sqlite_db import Database
 from cropedly_core.catalog import CatalogImage, CatalogRepository, Quota
 from cropedly_core.errors import QuotaExceeded
 from cropedly_core.images.reference import ColourStats

@@ -7,8 +7,8 @@ from datetime import UTC, timedelta
 
 import pytest
 
-from adapters.memory import ManualClock, SeededIds
-from adapters.system import RandomIds, SystemClock
+from cropedly_adapters.memory import ManualClock, SeededIds
+from cropedly_adapters.system import RandomIds, SystemClock
 from cropedly_core.ports import Clock, IdGenerator
 
 _URL_SAFE = re.compile(r"^[A-Za-z0-9_-]+$")

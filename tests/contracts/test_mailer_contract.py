@@ -10,8 +10,8 @@ from email.message import Message
 import pytest
 from aiosmtpd.controller import Controller
 
-from adapters.memory import InMemoryMailer
-from adapters.smtp_mailer import NoMailer, SmtpMailer
+from cropedly_adapters.memory import InMemoryMailer
+from cropedly_adapters.smtp_mailer import NoMailer, SmtpMailer
 from cropedly_core.password_reset import Mailer
 
 

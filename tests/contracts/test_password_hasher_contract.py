@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.argon2_hasher import Argon2PasswordHasher
-from adapters.memory import FastPasswordHasher
+from cropedly_adapters.argon2_hasher import Argon2PasswordHasher
+from cropedly_adapters.memory import FastPasswordHasher
 from cropedly_core.ports import PasswordHasher
 
 PASSWORD = "correct horse battery staple"

@@ -10,9 +10,9 @@ from pathlib import Path
 import attrs
 import pytest
 
-from adapters.memory import InMemoryResultRepository
-from adapters.sqlite_db import Database
-from adapters.sqlite_results import SqliteResultRepository
+from cropedly_adapters.memory import InMemoryResultRepository
+from cropedly_adapters.sqlite_db import Database
+from cropedly_adapters.sqlite_results import SqliteResultRepository
 from cropedly_core.images.results import ResultRepository, StoredImage
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

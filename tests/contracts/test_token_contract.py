@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import given, settings
 
-from adapters.jose_tokens import JwtTokens
-from adapters.memory import InMemoryTokens
+from cropedly_adapters.jose_tokens import JwtTokens
+from cropedly_adapters.memory import InMemoryTokens
 from cropedly_core.errors import InvalidToken
 from cropedly_core.tokens import TOKEN_LIFETIME
 from cropedly_core.users import Plan, Role, User

@@ -19,9 +19,9 @@ from hypothesis.stateful import (
     rule,
 )
 
-from adapters.memory import InMemoryUserRepository
-from adapters.sqlite_db import Database
-from adapters.sqlite_users import SqliteUserRepository
+from cropedly_adapters.memory import InMemoryUserRepository
+from cropedly_adapters.sqlite_db import Database
+from cropedly_adapters.sqlite_users import SqliteUserRepository
 from cropedly_core.errors import EmailTaken, UserNotFound
 from cropedly_core.ports import UserRepository
 from cropedly_core.users import Plan, User, normalise_email

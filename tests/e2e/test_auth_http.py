@@ -14,12 +14,12 @@ import httpx
 import pytest
 from litestar.testing import TestClient
 
-from adapters.jose_tokens import JwtTokens
-from adapters.memory import FastPasswordHasher, ManualClock
+from cropedly.bootstrap import Services, build_memory_services
+from cropedly.http.app import create_app
+from cropedly.settings import Settings
+from cropedly_adapters.jose_tokens import JwtTokens
+from cropedly_adapters.memory import FastPasswordHasher, ManualClock
 from cropedly_core.users import Plan
-from entrypoints.bootstrap import Services, build_memory_services
-from entrypoints.http.app import create_app
-from entrypoints.settings import Settings
 
 SECRET = "a long enough secret"
 LOGIN, REGISTER, ME = "/auth/v1/login", "/auth/v1/register", "/auth/v1/me"

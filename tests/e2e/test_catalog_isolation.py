@@ -11,12 +11,12 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from litestar.testing import TestClient
 
-from adapters.memory import ManualClock
-from adapters.system import RandomIds
+from cropedly.bootstrap import Services, build_memory_services
+from cropedly.http.app import create_app
+from cropedly.settings import Settings
+from cropedly_adapters.memory import ManualClock
+from cropedly_adapters.system import RandomIds
 from cropedly_core.users import Plan
-from entrypoints.bootstrap import Services, build_memory_services
-from entrypoints.http.app import create_app
-from entrypoints.settings import Settings
 from imaging import bearer, png_bytes
 
 BASE = "/images/v1/enterprise-resources/images"

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from adapters.fsspec_blobs import FsspecBlobStore
+from cropedly.bootstrap import build_services
+from cropedly.settings import Settings
+from cropedly_adapters.fsspec_blobs import FsspecBlobStore
 from cropedly_core.images.results import StoredImage
-from entrypoints.bootstrap import build_services
-from entrypoints.settings import Settings
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +24,7 @@ HOSTILE = "truncated_jpeg.jpg"
 
 
 def cropedly(tmp_path: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m entrypoints.cli`` with the Lanczos upscaler and a private data folder."""
+    """Run ``python -m cropedly.cli`` with the Lanczos upscaler and a private data folder."""
     env = {
         **os.environ,
         "CROPEDLY_UPSCALER": "lanczos",
@@ -32,7 +32,7 @@ def cropedly(tmp_path: Path, *args: str | Path) -> subprocess.CompletedProcess[s
         "CROPEDLY_LOG_LEVEL": "WARNING",
     }
     return subprocess.run(
-        [sys.executable, "-m", "entrypoints.cli", *map(str, args)],
+        [sys.executable, "-m", "cropedly.cli", *map(str, args)],
         capture_output=True,
         text=True,
         env=env,

@@ -15,14 +15,14 @@ from hypothesis import strategies as st
 from litestar.testing import TestClient
 from PIL import Image
 
-from adapters.memory import ManualClock
+from cropedly.bootstrap import Services, build_memory_services
+from cropedly.http.app import create_app
+from cropedly.settings import Settings
+from cropedly_adapters.memory import ManualClock
 from cropedly_core.errors import Overloaded
 from cropedly_core.images.model import EnhanceOptions
 from cropedly_core.images.service import JobResult
 from cropedly_core.users import Plan
-from entrypoints.bootstrap import Services, build_memory_services
-from entrypoints.http.app import create_app
-from entrypoints.settings import Settings
 from imaging import bearer, png_bytes
 
 PROBLEM = "https://cropedly.com/problems/"

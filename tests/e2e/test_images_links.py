@@ -10,8 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from litestar.testing import TestClient
 
-from adapters.memory import ManualClock
-from entrypoints.bootstrap import Services
+from cropedly.bootstrap import Services
+from cropedly_adapters.memory import ManualClock
 from imaging import png_bytes
 
 PROBLEM = "https://cropedly.com/problems/"

@@ -8,11 +8,11 @@ from datetime import timedelta
 import pytest
 from litestar.testing import TestClient
 
-from adapters.memory import InMemoryMailer, ManualClock
+from cropedly.bootstrap import Services, build_memory_services
+from cropedly.http.app import create_app
+from cropedly.settings import Settings
+from cropedly_adapters.memory import InMemoryMailer, ManualClock
 from cropedly_core.users import Plan
-from entrypoints.bootstrap import Services, build_memory_services
-from entrypoints.http.app import create_app
-from entrypoints.settings import Settings
 
 NEW_PASSWORD = "a brand new passphrase"
 _TOKEN = re.compile(r"^    (\S+\.\d+\.\S+)$", re.MULTILINE)
@@ -144,7 +144,7 @@ class TestResetPassword:
 def test_reset_mail_failure_is_not_revealed(clock: ManualClock) -> None:
     """With no SMTP configured the caller still gets 202; the failure is only logged."""
     services = build_memory_services(Settings(upscaler="lanczos"), clock=clock)
-    from adapters.smtp_mailer import NoMailer  # noqa: PLC0415
+    from cropedly_adapters.smtp_mailer import NoMailer  # noqa: PLC0415
 
     services.resets.mailer = NoMailer()
     services.accounts.register("u@example.com", None, "U", Plan.FREE)

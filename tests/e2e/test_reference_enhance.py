@@ -13,12 +13,12 @@ import pytest
 from litestar.testing import TestClient
 from PIL import Image
 
-from adapters.memory import ManualClock
+from cropedly.bootstrap import Services, build_memory_services
+from cropedly.http.app import create_app
+from cropedly.settings import Settings
+from cropedly_adapters.memory import ManualClock
 from cropedly_core.images.reference import ColourStats, colour_stats
 from cropedly_core.users import Plan
-from entrypoints.bootstrap import Services, build_memory_services
-from entrypoints.http.app import create_app
-from entrypoints.settings import Settings
 from imaging import bearer
 
 CATALOG = "/images/v1/enterprise-resources/images"

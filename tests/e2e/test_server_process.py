@@ -41,7 +41,7 @@ def env(tmp_path: Path) -> dict[str, str]:
 def cropedly(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     """Run the CLI with this interpreter (works in any venv)."""
     return subprocess.run(
-        [sys.executable, "-m", "entrypoints.cli", *args],
+        [sys.executable, "-m", "cropedly.cli", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -74,7 +74,7 @@ def server(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
             [
                 sys.executable,
                 "-m",
-                "entrypoints.cli",
+                "cropedly.cli",
                 "serve",
                 "--host",
                 "127.0.0.1",

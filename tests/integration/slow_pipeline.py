@@ -16,8 +16,8 @@ import time
 
 import attrs
 
-from adapters.image_pipeline import default_pipeline
-from adapters.pillow_codec import PillowCodec
+from cropedly_adapters.image_pipeline import default_pipeline
+from cropedly_adapters.pillow_codec import PillowCodec
 from cropedly_core.images.model import EncodedImage, ImageInfo, OutputFormat, Raster
 from cropedly_core.images.pipeline import EnhancementPipeline
 

@@ -11,8 +11,8 @@ import pillow_heif
 import pytest
 from PIL import Image, ImageOps
 
-from adapters.image_pipeline import default_pipeline
-from adapters.pillow_codec import PillowCodec, sniff_format
+from cropedly_adapters.image_pipeline import default_pipeline
+from cropedly_adapters.pillow_codec import PillowCodec, sniff_format
 from cropedly_core.errors import ImageRejected
 from cropedly_core.images.model import Adjust, EnhanceOptions, OutputFormat
 from strategies import encode

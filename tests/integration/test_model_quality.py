@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from adapters.onnx_upscaler import OnnxUpscaler
+from cropedly_adapters.onnx_upscaler import OnnxUpscaler
 
 SET5 = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "sr" / "val"
 

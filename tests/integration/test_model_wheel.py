@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 _PROBE = """
 import sys, numpy as np
-import adapters.onnx_upscaler as m
+import cropedly_adapters.onnx_upscaler as m
 assert m.__file__.startswith(sys.argv[1]), m.__file__
 out = m.OnnxUpscaler().upscale(np.full((8, 8, 3), 100, np.uint8), 4)
 print(out.shape)
@@ -44,9 +44,9 @@ def test_packaged_models_load_from_the_installed_wheel(tmp_path):
     (wheel,) = (tmp_path / "dist").glob("cropedly-*.whl")
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
-        assert "adapters/models/sr_x2.onnx" in names
-        assert "adapters/models/sr_x4.onnx" in names
-        assert "adapters/models/__init__.py" in names
+        assert "cropedly_adapters/models/sr_x2.onnx" in names
+        assert "cropedly_adapters/models/sr_x4.onnx" in names
+        assert "cropedly_adapters/models/__init__.py" in names
         zf.extractall(tmp_path / "site")
     site = str(tmp_path / "site")
     # The unpacked wheel comes first on the path, ahead of any editable checkout.

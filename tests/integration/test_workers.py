@@ -14,14 +14,14 @@ import pytest
 from litestar.testing import TestClient
 from slow_pipeline import CRASH, marker_pipeline, sleeping
 
-from adapters.process_workers import ProcessWorkers
+from cropedly.bootstrap import Services, build_services
+from cropedly.http.app import create_app
+from cropedly.settings import Settings
+from cropedly_adapters.process_workers import ProcessWorkers
 from cropedly_core.errors import ImageRejected, Overloaded
 from cropedly_core.images.model import EnhanceOptions
 from cropedly_core.images.service import JobResult
 from cropedly_core.users import Plan
-from entrypoints.bootstrap import Services, build_services
-from entrypoints.http.app import create_app
-from entrypoints.settings import Settings
 from imaging import bearer, png_bytes
 
 pytestmark = [pytest.mark.slow]

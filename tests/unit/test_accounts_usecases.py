@@ -12,7 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.memory import FastPasswordHasher, InMemoryTokens, ManualClock
+from cropedly.bootstrap import build_memory_services
+from cropedly.settings import Settings
+from cropedly_adapters.memory import FastPasswordHasher, InMemoryTokens, ManualClock
 from cropedly_core.accounts import Accounts, normalise_origin, require_plan
 from cropedly_core.errors import (
     EmailTaken,
@@ -26,8 +28,6 @@ from cropedly_core.errors import (
     WeakPassword,
 )
 from cropedly_core.users import Plan, Role, User
-from entrypoints.bootstrap import build_memory_services
-from entrypoints.settings import Settings
 from strategies import case_variants, origins, padded, plans
 
 SECRET = "a long enough secret"

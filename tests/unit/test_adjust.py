@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adapters.memory_images import BoxBlur, MeanDenoiser
+from cropedly_adapters.memory_images import BoxBlur, MeanDenoiser
 from cropedly_core.images.adjust import (
     AdjustSettings,
     auto_tone,

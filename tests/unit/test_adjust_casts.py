@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adapters.opencv_filters import OpenCvBlur
+from cropedly_adapters.opencv_filters import OpenCvBlur
 from cropedly_core.images.adjust import AdjustSettings, auto_tone
 from cropedly_core.images.quality import linear_to_srgb, srgb_to_lab, srgb_to_linear
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from entrypoints.cli import openapi_document
+from cropedly.cli import openapi_document
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 _PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from adapters.jose_tokens import JwtTokens
+from cropedly_adapters.jose_tokens import JwtTokens
 from cropedly_core.errors import InvalidToken
 from cropedly_core.users import Plan, User
 
@@ -44,7 +44,7 @@ class TestVerifiedTokenCache:
 
     def test_the_cache_is_bounded(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Past its size the oldest entries go (memory stays bounded)."""
-        monkeypatch.setattr("adapters.jose_tokens._CACHE_SIZE", 3)
+        monkeypatch.setattr("cropedly_adapters.jose_tokens._CACHE_SIZE", 3)
         tokens = JwtTokens.generate()
         for _ in range(5):
             tokens.verify(tokens.issue(USER, NOW).token, NOW)

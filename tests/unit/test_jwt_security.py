@@ -16,11 +16,11 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import OKPKey
 
-from adapters.jose_tokens import ALGORITHM, JwtTokens, load_or_create_keys, new_key
-from adapters.memory import ManualClock
+from cropedly.bootstrap import build_memory_services
+from cropedly_adapters.jose_tokens import ALGORITHM, JwtTokens, load_or_create_keys, new_key
+from cropedly_adapters.memory import ManualClock
 from cropedly_core.errors import InvalidToken
 from cropedly_core.users import Plan, User
-from entrypoints.bootstrap import build_memory_services
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ISS, AUD = "cropedly", "cropedly-api"

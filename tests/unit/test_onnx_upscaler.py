@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adapters.onnx_upscaler import OnnxUpscaler
+from cropedly_adapters.onnx_upscaler import OnnxUpscaler
 from cropedly_core.errors import InvalidInput
 
 

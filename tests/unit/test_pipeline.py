@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from adapters.image_pipeline import default_pipeline
-from adapters.memory_images import BoxBlur, MeanDenoiser, NearestUpscaler
-from adapters.pillow_codec import PillowCodec
+from cropedly_adapters.image_pipeline import default_pipeline
+from cropedly_adapters.memory_images import BoxBlur, MeanDenoiser, NearestUpscaler
+from cropedly_adapters.pillow_codec import PillowCodec
 from cropedly_core.errors import ImageRejected
 from cropedly_core.images.model import (
     Adjust,

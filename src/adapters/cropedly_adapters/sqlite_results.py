@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from adapters.sqlite_db import Database
+from cropedly_adapters.sqlite_db import Database
 from cropedly_core.images.results import StoredImage
 
 _COLUMNS = (

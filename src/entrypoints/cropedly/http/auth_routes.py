@@ -10,9 +10,9 @@ from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
+from cropedly.bootstrap import Services
+from cropedly.http.auth import BEARER, client_address
 from cropedly_core.users import User
-from entrypoints.bootstrap import Services
-from entrypoints.http.auth import BEARER, client_address
 
 
 @dataclass

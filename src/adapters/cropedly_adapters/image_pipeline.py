@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from adapters.lanczos_upscaler import LanczosUpscaler
-from adapters.opencv_filters import OpenCvBlur, OpenCvDenoiser
-from adapters.pillow_codec import PillowCodec
+from cropedly_adapters.lanczos_upscaler import LanczosUpscaler
+from cropedly_adapters.opencv_filters import OpenCvBlur, OpenCvDenoiser
+from cropedly_adapters.pillow_codec import PillowCodec
 from cropedly_core.images.model import ImageLimits
 from cropedly_core.images.pipeline import EnhancementPipeline
 from cropedly_core.images.ports import Upscaler

@@ -17,12 +17,12 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ControllerRouterHandler
 
 import cropedly_core
-from entrypoints.bootstrap import Services
-from entrypoints.http.auth import provide_user
-from entrypoints.http.auth_routes import AuthController
-from entrypoints.http.catalog_routes import CATALOG_ROUTES
-from entrypoints.http.image_routes import IMAGE_ROUTES
-from entrypoints.http.problems import EXCEPTION_HANDLERS
+from cropedly.bootstrap import Services
+from cropedly.http.auth import provide_user
+from cropedly.http.auth_routes import AuthController
+from cropedly.http.catalog_routes import CATALOG_ROUTES
+from cropedly.http.image_routes import IMAGE_ROUTES
+from cropedly.http.problems import EXCEPTION_HANDLERS
 
 log = logging.getLogger("cropedly")
 

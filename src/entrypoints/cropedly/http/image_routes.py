@@ -14,12 +14,12 @@ from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
 from litestar.params import FromPath, FromQuery
 
+from cropedly.bootstrap import Services
+from cropedly.http.auth import BEARER
+from cropedly.http.uploads import EnhanceOperation, parse_options, read_uploads
 from cropedly_core.accounts import require_plan
 from cropedly_core.images.results import StoredImage
 from cropedly_core.users import Plan, User
-from entrypoints.bootstrap import Services
-from entrypoints.http.auth import BEARER
-from entrypoints.http.uploads import EnhanceOperation, parse_options, read_uploads
 
 RESULT_LINK = "result"
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import attrs
 
+from cropedly.bootstrap import Services, build_services
+from cropedly.settings import Settings
 from cropedly_core.errors import BatchRejected, DomainError
 from cropedly_core.images.service import Upload
 from cropedly_core.users import Plan
-from entrypoints.bootstrap import Services, build_services
-from entrypoints.settings import Settings
 
 PLANS = [p.value for p in Plan]
 
@@ -35,7 +35,7 @@ def _serve(args: argparse.Namespace) -> int:
     # Create keys and run migrations once, before the workers race to do it.
     build_services(settings).close()
     uvicorn.run(
-        "entrypoints.asgi:create",
+        "cropedly.asgi:create",
         factory=True,
         host=args.host,
         port=args.port,
@@ -146,10 +146,10 @@ def _progress(done: int, total: int, name: str) -> None:
 
 
 def _enhance(args: argparse.Namespace) -> int:
+    from cropedly.bootstrap import image_limits, worker_pipeline  # noqa: PLC0415
+    from cropedly.http.uploads import parse_options  # noqa: PLC0415
     from cropedly_core.errors import ImageRejected  # noqa: PLC0415
     from cropedly_core.images.service import check_batch, run_job  # noqa: PLC0415
-    from entrypoints.bootstrap import image_limits, worker_pipeline  # noqa: PLC0415
-    from entrypoints.http.uploads import parse_options  # noqa: PLC0415
 
     settings = Settings.from_env()
     options = parse_options(
@@ -212,8 +212,8 @@ def _purge(_: argparse.Namespace) -> int:
 
 def openapi_document() -> dict[str, object]:
     """The OpenAPI document the server serves, built from in-memory services."""
-    from entrypoints.bootstrap import build_memory_services  # noqa: PLC0415
-    from entrypoints.http.app import create_app  # noqa: PLC0415
+    from cropedly.bootstrap import build_memory_services  # noqa: PLC0415
+    from cropedly.http.app import create_app  # noqa: PLC0415
 
     app = create_app(build_memory_services())
     document: dict[str, object] = app.openapi_schema.to_schema()

@@ -1,4 +1,4 @@
-"""The one composition root: builds the core's use cases from adapters."""
+"""The one composition root: builds the core's use cases from cropedly_adapters."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ from typing import Any
 
 import attrs
 
-from adapters.argon2_hasher import Argon2PasswordHasher
-from adapters.fsspec_blobs import FsspecBlobStore
-from adapters.image_pipeline import default_pipeline
-from adapters.jose_tokens import JwtTokens, load_or_create_keys
-from adapters.lanczos_upscaler import LanczosUpscaler
-from adapters.memory import (
+from cropedly.settings import Settings
+from cropedly_adapters.argon2_hasher import Argon2PasswordHasher
+from cropedly_adapters.fsspec_blobs import FsspecBlobStore
+from cropedly_adapters.image_pipeline import default_pipeline
+from cropedly_adapters.jose_tokens import JwtTokens, load_or_create_keys
+from cropedly_adapters.lanczos_upscaler import LanczosUpscaler
+from cropedly_adapters.memory import (
     FastPasswordHasher,
     InlineWorkers,
     InMemoryBlobStore,
@@ -30,13 +31,13 @@ from adapters.memory import (
     ManualClock,
     SeededIds,
 )
-from adapters.process_workers import ProcessWorkers
-from adapters.smtp_mailer import NoMailer, SmtpMailer
-from adapters.sqlite_catalog import SqliteCatalogRepository
-from adapters.sqlite_db import Database
-from adapters.sqlite_results import SqliteResultRepository
-from adapters.sqlite_users import SqliteUserRepository
-from adapters.system import RandomIds, SystemClock
+from cropedly_adapters.process_workers import ProcessWorkers
+from cropedly_adapters.smtp_mailer import NoMailer, SmtpMailer
+from cropedly_adapters.sqlite_catalog import SqliteCatalogRepository
+from cropedly_adapters.sqlite_db import Database
+from cropedly_adapters.sqlite_results import SqliteResultRepository
+from cropedly_adapters.sqlite_users import SqliteUserRepository
+from cropedly_adapters.system import RandomIds, SystemClock
 from cropedly_core.accounts import Accounts
 from cropedly_core.catalog import Catalog, CatalogRepository, Quota
 from cropedly_core.images.model import ImageLimits
@@ -48,7 +49,6 @@ from cropedly_core.links import LinkSigner
 from cropedly_core.password_reset import Mailer, PasswordResets
 from cropedly_core.ports import BlobStore, Clock, IdGenerator, PasswordHasher, UserRepository
 from cropedly_core.throttle import LoginThrottle, ThrottlePolicy
-from entrypoints.settings import Settings
 
 log = logging.getLogger("cropedly")
 
@@ -128,7 +128,7 @@ def worker_pipeline(upscaler: str, onnx_threads: int, limits: ImageLimits) -> En
     """Builds the pipeline inside a worker process (module-level so that it pickles)."""
     chosen: Upscaler
     if upscaler == "onnx":
-        from adapters.onnx_upscaler import OnnxUpscaler  # noqa: PLC0415 - loads the model
+        from cropedly_adapters.onnx_upscaler import OnnxUpscaler  # noqa: PLC0415 - loads the model
 
         chosen = OnnxUpscaler(threads=onnx_threads)
     elif upscaler == "lanczos":

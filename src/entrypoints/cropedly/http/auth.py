@@ -7,9 +7,9 @@ from typing import Any
 from litestar import Request
 from litestar.di import NamedDependency
 
+from cropedly.bootstrap import Services
 from cropedly_core.errors import InvalidToken
 from cropedly_core.users import User
-from entrypoints.bootstrap import Services
 
 BEARER: list[dict[str, list[str]]] = [
     {"BearerToken": []}

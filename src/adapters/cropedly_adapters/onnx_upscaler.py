@@ -28,7 +28,7 @@ from cropedly_core.errors import InvalidInput
 if TYPE_CHECKING:
     from cropedly_core.images.model import Pixels
 
-_MODELS_PACKAGE: Final = "adapters.models"
+_MODELS_PACKAGE: Final = "cropedly_adapters.models"
 
 
 class _Model:

@@ -7,7 +7,7 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-from adapters.sqlite_db import Database
+from cropedly_adapters.sqlite_db import Database
 from cropedly_core.errors import EmailTaken, UserNotFound
 from cropedly_core.users import Plan, Role, User
 

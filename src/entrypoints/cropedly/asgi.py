@@ -1,4 +1,4 @@
-"""ASGI entry for uvicorn: ``uvicorn --factory entrypoints.asgi:create``."""
+"""ASGI entry for uvicorn: ``uvicorn --factory cropedly.asgi:create``."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import logging
 
 from litestar import Litestar
 
-from entrypoints.bootstrap import build_services
-from entrypoints.http.app import create_app
-from entrypoints.settings import Settings
+from cropedly.bootstrap import build_services
+from cropedly.http.app import create_app
+from cropedly.settings import Settings
 
 
 def create() -> Litestar:

@@ -6,8 +6,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from adapters.sqlite_db import Database
-from adapters.sqlite_results import image_row, stored_image
+from cropedly_adapters.sqlite_db import Database
+from cropedly_adapters.sqlite_results import image_row, stored_image
 from cropedly_core.catalog import CatalogImage, Quota, check_quota
 from cropedly_core.images.reference import ColourStats
 

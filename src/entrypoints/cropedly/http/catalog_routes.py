@@ -10,12 +10,12 @@ from litestar import Request, Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 
+from cropedly.bootstrap import Services
+from cropedly.http.auth import BEARER
+from cropedly.http.image_routes import SignedLink, iso, origin_of, serve_signed, signed_url
+from cropedly.http.uploads import UploadOperation, read_uploads
 from cropedly_core.catalog import MAX_PAGE_SIZE, CatalogImage
 from cropedly_core.users import User
-from entrypoints.bootstrap import Services
-from entrypoints.http.auth import BEARER
-from entrypoints.http.image_routes import SignedLink, iso, origin_of, serve_signed, signed_url
-from entrypoints.http.uploads import UploadOperation, read_uploads
 
 BASE = "/images/v1/enterprise-resources/images"
 CATALOG_LINK = "catalog"
