@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 from litestar.testing import TestClient
 
-from cropedly.bootstrap import Services, build_memory_services
+from cropedly.bootstrap import Services
 from cropedly.http.app import create_app
 from cropedly.settings import Settings
 from cropedly_adapters.memory import ManualClock
 from cropedly_core.users import Plan
+from doubles import in_memory_services
 from imaging import bearer
 
 # --------------------------------------------------------------------------- generic
@@ -39,7 +40,7 @@ def clock() -> ManualClock:
 @pytest.fixture
 def memory_services(clock: ManualClock) -> Services:
     """Everything in memory (JWT tokens, fast hasher), on the manual ``clock``."""
-    return build_memory_services(Settings(), clock=clock)
+    return in_memory_services(Settings(), clock=clock)
 
 
 @pytest.fixture
@@ -65,7 +66,7 @@ def testdata(shared_dir: Path) -> Path:
 @pytest.fixture
 def image_services(clock: ManualClock) -> Services:
     """In-memory services with the Lanczos upscaler (no model load), on ``clock``."""
-    return build_memory_services(Settings(upscaler="lanczos"), clock=clock)
+    return in_memory_services(Settings(upscaler="lanczos"), clock=clock)
 
 
 @pytest.fixture

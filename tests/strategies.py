@@ -106,7 +106,9 @@ _CHANNELS = {"L": 1, "RGB": 3, "RGBA": 4, "P": 1, "LA": 2, "I;16": 1}
 
 
 @st.composite
-def pil_images(draw: st.DrawFn, max_side: int = 64, modes: tuple[str, ...] = IMAGE_MODES) -> Image.Image:
+def pil_images(
+    draw: st.DrawFn, max_side: int = 64, modes: tuple[str, ...] = IMAGE_MODES
+) -> Image.Image:
     """Small images in any supported mode with random content.
 
     Images with alpha always hold at least one partly transparent pixel, so

@@ -1,6 +1,5 @@
 """The ``BlobStore`` contract, run against the in-memory store and fsspec (local and memory://)."""
 
-
 from __future__ import annotations
 
 import threading

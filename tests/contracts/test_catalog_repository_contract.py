@@ -1,6 +1,5 @@
 """The ``CatalogRepository`` contract, run against the in-memory and the SQLite adapter."""
 
-
 from __future__ import annotations
 
 import sqlite3

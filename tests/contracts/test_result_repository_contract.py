@@ -1,6 +1,5 @@
 """The ``ResultRepository`` contract, run against the in-memory and the SQLite adapter."""
 
-
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator

@@ -1,6 +1,5 @@
 """The ``TokenIssuer``/``TokenVerifier`` contract: opaque in-memory tokens and Ed25519 JWTs."""
 
-
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta

@@ -1,6 +1,5 @@
 """The ``UserRepository`` contract, run against the in-memory and the SQLite adapter."""
 
-
 from __future__ import annotations
 
 import tempfile

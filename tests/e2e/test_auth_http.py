@@ -1,6 +1,5 @@
 """``/auth/v1`` and the meta routes through Litestar's TestClient on in-memory services."""
 
-
 from __future__ import annotations
 
 import base64
@@ -14,12 +13,13 @@ import httpx
 import pytest
 from litestar.testing import TestClient
 
-from cropedly.bootstrap import Services, build_memory_services
+from cropedly.bootstrap import Services
 from cropedly.http.app import create_app
 from cropedly.settings import Settings
 from cropedly_adapters.jose_tokens import JwtTokens
 from cropedly_adapters.memory import FastPasswordHasher, ManualClock
 from cropedly_core.users import Plan
+from doubles import in_memory_services
 
 SECRET = "a long enough secret"
 LOGIN, REGISTER, ME = "/auth/v1/login", "/auth/v1/register", "/auth/v1/me"
@@ -108,7 +108,7 @@ class TestLogin:
     def test_unknown_email_still_hashes(self, clock: ManualClock) -> None:
         """Timing parity: a login for an unknown e-mail runs the password hasher."""
         hasher = CountingHasher()
-        services = build_memory_services(clock=clock, hasher=hasher)
+        services = in_memory_services(clock=clock, hasher=hasher)
         for client in app_client(services):
             response = client.post(LOGIN, **form(email="nobody@example.com", password=SECRET))
             assert 401 == response.status_code
@@ -164,7 +164,7 @@ class TestLogin:
 
     def test_throttled_per_client(self, clock: ManualClock) -> None:
         """One client failing on many e-mails is stopped by the per-client budget."""
-        services = build_memory_services(
+        services = in_memory_services(
             Settings(login_failures_per_email=100, login_failures_per_client=3), clock=clock
         )
         for client in app_client(services):
@@ -323,7 +323,7 @@ class TestMetaRoutes:
 class TestBodyLimit:
     @pytest.fixture
     def small_client(self, clock: ManualClock) -> Iterator[TestClient]:  # type: ignore[type-arg]
-        services = build_memory_services(Settings(max_request_bytes=2_000), clock=clock)
+        services = in_memory_services(Settings(max_request_bytes=2_000), clock=clock)
         services.accounts.register("ann@example.com", SECRET, "Ann")
         yield from app_client(services)
 

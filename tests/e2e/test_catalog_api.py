@@ -1,6 +1,5 @@
 """The Enterprise reference catalog over HTTP: routes per spec, paging, deletes, plans, quota."""
 
-
 from __future__ import annotations
 
 import io
@@ -13,11 +12,12 @@ import pytest
 from litestar.testing import TestClient
 from PIL import Image
 
-from cropedly.bootstrap import Services, build_memory_services, build_services
+from cropedly.bootstrap import Services, build_services
 from cropedly.http.app import create_app
 from cropedly.settings import Settings
 from cropedly_adapters.memory import ManualClock
 from cropedly_core.users import Plan
+from doubles import in_memory_services
 from imaging import bearer, png_bytes
 
 BASE = "/images/v1/enterprise-resources/images"
@@ -56,7 +56,7 @@ def listing(client: Client, headers: dict[str, str], **params: Any) -> list[dict
 @pytest.fixture
 def services() -> Services:
     """In-memory services with the Lanczos upscaler and a manual clock."""
-    return build_memory_services(Settings(upscaler="lanczos"), clock=ManualClock())
+    return in_memory_services(Settings(upscaler="lanczos"), clock=ManualClock())
 
 
 @pytest.fixture
@@ -292,7 +292,7 @@ class TestQuota:
     @pytest.fixture
     def small(self) -> Iterator[tuple[Client, Services, dict[str, str]]]:
         """A client whose catalog quota is three images."""
-        services = build_memory_services(
+        services = in_memory_services(
             Settings(upscaler="lanczos", catalog_max_images=3), clock=ManualClock()
         )
         with TestClient(app=create_app(services)) as test_client:
@@ -314,7 +314,7 @@ class TestQuota:
 
     def test_byte_quota_is_enforced_after_normalising(self) -> None:
         """A byte quota smaller than the normalised file refuses it with 413 and stores nothing."""
-        services = build_memory_services(
+        services = in_memory_services(
             Settings(upscaler="lanczos", catalog_max_bytes=10), clock=ManualClock()
         )
         with TestClient(app=create_app(services)) as client:

@@ -1,6 +1,5 @@
 """Catalog isolation: random ids, per-account blob keys, and no cross-account access."""
 
-
 from __future__ import annotations
 
 import re
@@ -11,12 +10,13 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from litestar.testing import TestClient
 
-from cropedly.bootstrap import Services, build_memory_services
+from cropedly.bootstrap import Services
 from cropedly.http.app import create_app
 from cropedly.settings import Settings
 from cropedly_adapters.memory import ManualClock
 from cropedly_adapters.system import RandomIds
 from cropedly_core.users import Plan
+from doubles import in_memory_services
 from imaging import bearer, png_bytes
 
 BASE = "/images/v1/enterprise-resources/images"
@@ -43,7 +43,7 @@ def upload(client: Client, headers: dict[str, str], count: int) -> list[dict[str
 @pytest.fixture
 def world() -> Iterator[tuple[Client, Services, dict[str, str], dict[str, str]]]:
     """Services with the real random ids, a client, and two Enterprise accounts A and B."""
-    services = build_memory_services(
+    services = in_memory_services(
         Settings(upscaler="lanczos"), clock=ManualClock(), ids=RandomIds()
     )
     with TestClient(app=create_app(services)) as client:

@@ -1,6 +1,5 @@
 """``cropedly enhance`` and ``cropedly purge`` as a user runs them: a real subprocess."""
 
-
 from __future__ import annotations
 
 import os

@@ -1,6 +1,5 @@
 """``POST /images/v1`` over HTTP: auth and plans, options, responses, all-or-nothing, limits."""
 
-
 from __future__ import annotations
 
 import io
@@ -15,7 +14,7 @@ from hypothesis import strategies as st
 from litestar.testing import TestClient
 from PIL import Image
 
-from cropedly.bootstrap import Services, build_memory_services
+from cropedly.bootstrap import Services
 from cropedly.http.app import create_app
 from cropedly.settings import Settings
 from cropedly_adapters.memory import ManualClock
@@ -23,6 +22,7 @@ from cropedly_core.errors import Overloaded
 from cropedly_core.images.model import EnhanceOptions
 from cropedly_core.images.service import JobResult
 from cropedly_core.users import Plan
+from doubles import in_memory_services
 from imaging import bearer, png_bytes
 
 PROBLEM = "https://cropedly.com/problems/"
@@ -54,9 +54,7 @@ def make_client() -> Iterator[Callable[..., tuple[TestClient, Services, dict[str
     opened: list[TestClient] = []  # type: ignore[type-arg]
 
     def make(**fields: Any) -> tuple[TestClient, Services, dict[str, str]]:  # type: ignore[type-arg]
-        services = build_memory_services(
-            Settings(upscaler="lanczos", **fields), clock=ManualClock()
-        )
+        services = in_memory_services(Settings(upscaler="lanczos", **fields), clock=ManualClock())
         client = TestClient(app=create_app(services)).__enter__()
         opened.append(client)
         return client, services, bearer(services, "pro@example.com", Plan.PRO)
@@ -557,7 +555,7 @@ FORMATS = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 @pytest.fixture(scope="module")
 def property_client() -> Iterator[tuple[TestClient, dict[str, str]]]:  # type: ignore[type-arg]
     """One client for every example of the property (building services per example is slow)."""
-    services = build_memory_services(Settings(upscaler="lanczos"), clock=ManualClock())
+    services = in_memory_services(Settings(upscaler="lanczos"), clock=ManualClock())
     headers = bearer(services, "prop@example.com", Plan.PRO)
     with TestClient(app=create_app(services)) as client:
         yield client, headers

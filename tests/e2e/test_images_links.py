@@ -1,6 +1,5 @@
 """Signed result links over HTTP: bytes and headers, Range, ETag, tampering, expiry, purge."""
 
-
 from __future__ import annotations
 
 from datetime import timedelta

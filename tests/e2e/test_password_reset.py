@@ -8,11 +8,12 @@ from datetime import timedelta
 import pytest
 from litestar.testing import TestClient
 
-from cropedly.bootstrap import Services, build_memory_services
+from cropedly.bootstrap import Services
 from cropedly.http.app import create_app
 from cropedly.settings import Settings
 from cropedly_adapters.memory import InMemoryMailer, ManualClock
 from cropedly_core.users import Plan
+from doubles import in_memory_services
 
 NEW_PASSWORD = "a brand new passphrase"
 _TOKEN = re.compile(r"^    (\S+\.\d+\.\S+)$", re.MULTILINE)
@@ -25,7 +26,7 @@ def outbox() -> InMemoryMailer:
 
 @pytest.fixture
 def services(clock: ManualClock, outbox: InMemoryMailer) -> Services:
-    services = build_memory_services(Settings(upscaler="lanczos"), clock=clock, mail=outbox)
+    services = in_memory_services(Settings(upscaler="lanczos"), clock=clock, mail=outbox)
     services.accounts.register("google@example.com", None, "Gina Google", Plan.PRO)
     return services
 
@@ -143,7 +144,7 @@ class TestResetPassword:
 
 def test_reset_mail_failure_is_not_revealed(clock: ManualClock) -> None:
     """With no SMTP configured the caller still gets 202; the failure is only logged."""
-    services = build_memory_services(Settings(upscaler="lanczos"), clock=clock)
+    services = in_memory_services(Settings(upscaler="lanczos"), clock=clock)
     from cropedly_adapters.smtp_mailer import NoMailer  # noqa: PLC0415
 
     services.resets.mailer = NoMailer()

@@ -1,6 +1,5 @@
 """Reference-guided enhancement over HTTP: ``POST /images/v1`` with a catalog ``referenceId``."""
 
-
 from __future__ import annotations
 
 import io
@@ -13,12 +12,13 @@ import pytest
 from litestar.testing import TestClient
 from PIL import Image
 
-from cropedly.bootstrap import Services, build_memory_services
+from cropedly.bootstrap import Services
 from cropedly.http.app import create_app
 from cropedly.settings import Settings
 from cropedly_adapters.memory import ManualClock
 from cropedly_core.images.reference import ColourStats, colour_stats
 from cropedly_core.users import Plan
+from doubles import in_memory_services
 from imaging import bearer
 
 CATALOG = "/images/v1/enterprise-resources/images"
@@ -57,7 +57,7 @@ def path_of(url: str) -> str:
 @pytest.fixture
 def world() -> Iterator[tuple[Client, Services, dict[str, str]]]:
     """A client on in-memory services and an Enterprise login."""
-    services = build_memory_services(Settings(upscaler="lanczos"), clock=ManualClock())
+    services = in_memory_services(Settings(upscaler="lanczos"), clock=ManualClock())
     with TestClient(app=create_app(services)) as client:
         yield client, services, bearer(services, "ent@example.com", Plan.ENTERPRISE)
 

@@ -1,6 +1,5 @@
 """A real ``cropedly serve`` process and the ``cropedly users`` commands, over real HTTP."""
 
-
 from __future__ import annotations
 
 import os

@@ -1,6 +1,5 @@
 """``ProcessWorkers`` for real: concurrency, backpressure, time limits and crashed workers."""
 
-
 from __future__ import annotations
 
 import asyncio

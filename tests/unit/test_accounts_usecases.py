@@ -1,6 +1,5 @@
 """Account use cases on in-memory adapters: register, login, authenticate, plans."""
 
-
 from __future__ import annotations
 
 import contextlib
@@ -12,7 +11,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cropedly.bootstrap import build_memory_services
 from cropedly.settings import Settings
 from cropedly_adapters.memory import FastPasswordHasher, InMemoryTokens, ManualClock
 from cropedly_core.accounts import Accounts, normalise_origin, require_plan
@@ -28,6 +26,7 @@ from cropedly_core.errors import (
     WeakPassword,
 )
 from cropedly_core.users import Plan, Role, User
+from doubles import in_memory_services
 from strategies import case_variants, origins, padded, plans
 
 SECRET = "a long enough secret"
@@ -57,7 +56,7 @@ def hasher() -> CountingHasher:
 
 @pytest.fixture
 def accounts(clock: ManualClock, hasher: CountingHasher) -> Accounts:
-    return build_memory_services(
+    return in_memory_services(
         Settings(login_failures_per_email=3, login_failures_per_client=5),
         clock=clock,
         hasher=hasher,
@@ -85,7 +84,7 @@ class TestRegister:
     @given(data=st.data())
     def test_case_variant_is_taken(self, data: st.DataObject) -> None:
         """A case or whitespace variant of a registered e-mail is refused."""
-        accounts = build_memory_services().accounts
+        accounts = in_memory_services().accounts
         accounts.register("ann@example.com", SECRET, "Ann")
         variant = data.draw(case_variants("ann@example.com").flatmap(padded))
         with pytest.raises(EmailTaken):
@@ -190,9 +189,7 @@ class TestLogin:
                 return result
 
         hasher = SlowHasher()
-        accounts = build_memory_services(
-            Settings(login_failures_per_email=3), hasher=hasher
-        ).accounts
+        accounts = in_memory_services(Settings(login_failures_per_email=3), hasher=hasher).accounts
         accounts.register("ann@example.com", SECRET, "Ann")
         outcomes: list[str] = []
 
@@ -212,7 +209,7 @@ class TestLogin:
 
     def test_outdated_hash_is_upgraded(self, clock: ManualClock) -> None:
         """A hash made with older parameters is replaced on the next successful login."""
-        services = build_memory_services(clock=clock, hasher=FastPasswordHasher(version=1))
+        services = in_memory_services(clock=clock, hasher=FastPasswordHasher(version=1))
         user = services.accounts.register("ann@example.com", SECRET, "Ann")
         upgraded = attrs.evolve(services.accounts, hasher=FastPasswordHasher(version=2))
         upgraded.login("ann@example.com", SECRET)
@@ -242,7 +239,7 @@ class TestAuthenticate:
         self, clock: ManualClock
     ) -> None:
         """token_version is enforced by the use case, whatever the token adapter."""
-        accounts = build_memory_services(clock=clock, jwt=False).accounts
+        accounts = in_memory_services(clock=clock, jwt=False).accounts
         assert isinstance(accounts.verifier, InMemoryTokens)
         user = accounts.register("ann@example.com", SECRET, "Ann")
         token = accounts.login("ann@example.com", SECRET).token

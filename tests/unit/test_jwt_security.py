@@ -1,6 +1,5 @@
 """Security properties of ``JwtTokens``: what a forged, stale or mangled token gets."""
 
-
 from __future__ import annotations
 
 import base64
@@ -16,11 +15,11 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import OKPKey
 
-from cropedly.bootstrap import build_memory_services
 from cropedly_adapters.jose_tokens import ALGORITHM, JwtTokens, load_or_create_keys, new_key
 from cropedly_adapters.memory import ManualClock
 from cropedly_core.errors import InvalidToken
 from cropedly_core.users import Plan, User
+from doubles import in_memory_services
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ISS, AUD = "cropedly", "cropedly-api"
@@ -261,7 +260,7 @@ class TestTokenVersion:
     def test_password_change_revokes_older_tokens(self) -> None:
         """Accounts.authenticate refuses a token issued before the password changed."""
         clock = ManualClock(NOW)
-        accounts = build_memory_services(clock=clock).accounts
+        accounts = in_memory_services(clock=clock).accounts
         user = accounts.register("ann@example.com", "first long secret", "Ann")
         old = accounts.login("ann@example.com", "first long secret").token
         assert user.id == accounts.authenticate(old).id

@@ -1,6 +1,5 @@
 """Properties of the bounded Lab colour transfer behind reference-guided enhancement."""
 
-
 from __future__ import annotations
 
 import numpy as np

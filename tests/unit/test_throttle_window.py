@@ -1,6 +1,5 @@
 """The failed-login throttle: a sliding window per e-mail and per client."""
 
-
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta

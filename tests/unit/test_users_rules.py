@@ -1,6 +1,5 @@
 """Core rules of users: e-mail normalisation, plan ordering, authorities."""
 
-
 from __future__ import annotations
 
 import pytest

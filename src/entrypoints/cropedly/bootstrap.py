@@ -13,14 +13,13 @@ from typing import Any
 
 import attrs
 
-from cropedly.settings import Settings
+from cropedly.settings import Settings, UpscalerKind
 from cropedly_adapters.argon2_hasher import Argon2PasswordHasher
 from cropedly_adapters.fsspec_blobs import FsspecBlobStore
 from cropedly_adapters.image_pipeline import default_pipeline
 from cropedly_adapters.jose_tokens import JwtTokens, load_or_create_keys
 from cropedly_adapters.lanczos_upscaler import LanczosUpscaler
 from cropedly_adapters.memory import (
-    FastPasswordHasher,
     InlineWorkers,
     InMemoryBlobStore,
     InMemoryCatalogRepository,
@@ -28,8 +27,6 @@ from cropedly_adapters.memory import (
     InMemoryResultRepository,
     InMemoryTokens,
     InMemoryUserRepository,
-    ManualClock,
-    SeededIds,
 )
 from cropedly_adapters.process_workers import ProcessWorkers
 from cropedly_adapters.smtp_mailer import NoMailer, SmtpMailer
@@ -98,13 +95,7 @@ def _throttle(settings: Settings) -> LoginThrottle:
 
 
 def image_limits(settings: Settings) -> ImageLimits:
-    return ImageLimits(
-        max_file_bytes=settings.max_file_bytes,
-        max_pixels=settings.max_pixels,
-        max_files=settings.max_files,
-        max_output_pixels=settings.max_output_pixels,
-        seconds_per_image=settings.seconds_per_image,
-    )
+    return settings.image_limits
 
 
 def mailer(settings: Settings) -> Mailer:
@@ -116,7 +107,7 @@ def mailer(settings: Settings) -> Mailer:
         sender=settings.smtp_sender,
         username=settings.smtp_username,
         password=settings.smtp_password,
-        security=settings.smtp_security,
+        security=settings.smtp_security.value,
     )
 
 
@@ -124,17 +115,17 @@ def catalog_quota(settings: Settings) -> Quota:
     return Quota(max_images=settings.catalog_max_images, max_bytes=settings.catalog_max_bytes)
 
 
-def worker_pipeline(upscaler: str, onnx_threads: int, limits: ImageLimits) -> EnhancementPipeline:
+def worker_pipeline(
+    upscaler: UpscalerKind, onnx_threads: int, limits: ImageLimits
+) -> EnhancementPipeline:
     """Builds the pipeline inside a worker process (module-level so that it pickles)."""
     chosen: Upscaler
-    if upscaler == "onnx":
+    if upscaler is UpscalerKind.ONNX:
         from cropedly_adapters.onnx_upscaler import OnnxUpscaler  # noqa: PLC0415 - loads the model
 
         chosen = OnnxUpscaler(threads=onnx_threads)
-    elif upscaler == "lanczos":
-        chosen = LanczosUpscaler()
     else:
-        raise ValueError(f"CROPEDLY_UPSCALER must be onnx or lanczos, not {upscaler!r}")
+        chosen = LanczosUpscaler()
     return default_pipeline(chosen, limits)
 
 
@@ -266,18 +257,21 @@ def build_memory_services(
     mail: Mailer | None = None,
     jwt: bool = True,
 ) -> Services:
-    """Everything in memory: for tests and for apps embedding Cropedly.
+    """Every use case on in-memory storage, in this process: for apps embedding Cropedly.
 
-    Images run on a thread of this process, with the Lanczos upscaler unless
-    ``settings.upscaler`` says otherwise; blobs stay in process memory.
+    The defaults are production-grade: the system clock, random 128-bit ids,
+    argon2id passwords and Ed25519 JWTs. Only storage lives in memory (users,
+    results, catalog, blobs, mail), and images run on a thread of this process with
+    the learned upscaler unless ``settings.upscaler`` says otherwise. Tests pass
+    their doubles (``ManualClock``, ``SeededIds``, ``FastPasswordHasher``) explicitly.
     """
-    settings = settings or Settings(upscaler="lanczos")
+    settings = settings or Settings()
     return _assemble(
         settings,
-        clock=clock or ManualClock(),
-        ids=ids or SeededIds(),
+        clock=clock or SystemClock(),
+        ids=ids or RandomIds(),
         users=users or InMemoryUserRepository(),
-        hasher=hasher or FastPasswordHasher(),
+        hasher=hasher or Argon2PasswordHasher(),
         tokens=(
             JwtTokens.generate(settings.jwt_issuer, settings.jwt_audience)
             if jwt

@@ -15,7 +15,7 @@ from pathlib import Path
 import attrs
 
 from cropedly.bootstrap import Services, build_services
-from cropedly.settings import Settings
+from cropedly.settings import Settings, UpscalerKind
 from cropedly_core.errors import BatchRejected, DomainError
 from cropedly_core.images.service import Upload
 from cropedly_core.users import Plan
@@ -215,7 +215,7 @@ def openapi_document() -> dict[str, object]:
     from cropedly.bootstrap import build_memory_services  # noqa: PLC0415
     from cropedly.http.app import create_app  # noqa: PLC0415
 
-    app = create_app(build_memory_services())
+    app = create_app(build_memory_services(Settings(upscaler=UpscalerKind.LANCZOS)))
     document: dict[str, object] = app.openapi_schema.to_schema()
     return document
 

@@ -1,14 +1,95 @@
-"""Settings, all from environment variables (documented in docs/operations.md)."""
+"""Settings, all from environment variables (documented in docs/operations.md).
+
+Every variable is parsed and checked when the process starts: a bad value stops
+it with one line naming the variable and what it accepts (``SettingsError``; the
+CLI exits with status 2), instead of a server that fails on every request later.
+cattrs turns the strings into typed values; attrs validators check the ranges.
+"""
 
 from __future__ import annotations
 
+import enum
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import attrs
+import cattrs
 
-from cropedly_core.errors import InvalidInput
+from cropedly_core.images.model import ImageLimits
+
+PREFIX = "CROPEDLY_"
+# The core's limits are the one source of the image defaults; settings only expose them.
+_LIMITS = ImageLimits()
+
+
+class SettingsError(ValueError):
+    """A setting has a value the service cannot run with; the message is one line."""
+
+
+class UpscalerKind(enum.StrEnum):
+    ONNX = "onnx"
+    LANCZOS = "lanczos"
+
+
+class SmtpSecurity(enum.StrEnum):
+    NONE = "none"
+    STARTTLS = "starttls"
+    TLS = "tls"
+
+
+class LogLevel(enum.StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+def _variable(name: str) -> str:
+    return f"{PREFIX}{name.upper()}"
+
+
+def _at_least(
+    low: float, high: float | None = None
+) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    def check(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value < low or (high is not None and value > high):
+            bounds = f"from {low:g} to {high:g}" if high is not None else f"at least {low:g}"
+            raise SettingsError(f"{_variable(attribute.name)}={value!r}: must be {bounds}.")
+
+    return check
+
+
+def _enum(kind: type[enum.StrEnum]) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        if isinstance(value, kind):
+            return value
+        text = str(value).strip()
+        for member in kind:
+            if text.lower() == member.value.lower():
+                return member
+        return value  # _one_of names the variable and the allowed values
+
+    return convert
+
+
+def _one_of(kind: type[enum.StrEnum]) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    def check(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if not isinstance(value, kind):
+            allowed = ", ".join(m.value for m in kind)
+            raise SettingsError(f"{_variable(attribute.name)}={value!r}: must be one of {allowed}.")
+
+    return check
+
+
+def _url(_: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+    if value and not value.startswith(("http://", "https://")):
+        raise SettingsError(f"{_variable(attribute.name)}={value!r}: must start with http(s)://.")
+
+
+POSITIVE = _at_least(1)
 
 
 @attrs.frozen
@@ -38,6 +119,7 @@ class Settings:
         login_failures_per_email: failed logins per e-mail per window.
         login_failures_per_client: failed logins per client address per window.
         login_window_minutes: the throttling window.
+        registrations_per_client: sign-ups per client address per window.
         catalog_max_images: reference images per enterprise account.
         catalog_max_bytes: bytes of reference images per enterprise account.
         catalog_page_size: default page size of the catalog listing.
@@ -48,42 +130,51 @@ class Settings:
         smtp_username: login, if the server needs one.
         smtp_password: password of that login.
         smtp_security: ``none``, ``starttls`` or ``tls``.
-        log_level: Python logging level name.
+        log_level: ``DEBUG``, ``INFO``, ``WARNING`` or ``ERROR``.
     """
 
-    data_dir: Path = Path("data")
+    data_dir: Path = attrs.field(default=Path("data"), converter=Path)
     host: str = "127.0.0.1"
-    port: int = 8000
-    workers: int = 1
-    public_url: str = ""
+    port: int = attrs.field(default=8000, validator=_at_least(1, 65535))
+    workers: int = attrs.field(default=1, validator=_at_least(1, 64))
+    public_url: str = attrs.field(default="", validator=_url)
     blob_url: str = ""
     jwt_issuer: str = "cropedly"
     jwt_audience: str = "cropedly-api"
-    max_file_bytes: int = 25_000_000
-    max_pixels: int = 50_000_000
-    max_files: int = 10
-    max_request_bytes: int = 100_000_000
-    max_output_pixels: int = 100_000_000
-    result_ttl_hours: float = 24.0
-    image_workers: int = 2
-    queue_limit: int = 32
-    seconds_per_image: float = 120.0
-    upscaler: str = "onnx"
-    onnx_threads: int = 1
-    login_failures_per_email: int = 5
-    login_failures_per_client: int = 20
-    login_window_minutes: int = 15
-    catalog_max_images: int = 1000
-    catalog_max_bytes: int = 2_000_000_000
-    catalog_page_size: int = 50
-    purge_interval_minutes: float = 10.0
+    max_file_bytes: int = attrs.field(default=_LIMITS.max_file_bytes, validator=POSITIVE)
+    max_pixels: int = attrs.field(default=_LIMITS.max_pixels, validator=POSITIVE)
+    max_files: int = attrs.field(default=_LIMITS.max_files, validator=_at_least(1, 1000))
+    max_request_bytes: int = attrs.field(default=100_000_000, validator=POSITIVE)
+    max_output_pixels: int = attrs.field(default=_LIMITS.max_output_pixels, validator=POSITIVE)
+    result_ttl_hours: float = attrs.field(default=24.0, validator=_at_least(0.01, 24 * 365))
+    image_workers: int = attrs.field(default=2, validator=_at_least(1, 256))
+    queue_limit: int = attrs.field(default=32, validator=_at_least(0))
+    seconds_per_image: float = attrs.field(
+        default=_LIMITS.seconds_per_image, validator=_at_least(1, 3600)
+    )
+    upscaler: UpscalerKind = attrs.field(
+        default=UpscalerKind.ONNX, converter=_enum(UpscalerKind), validator=_one_of(UpscalerKind)
+    )
+    onnx_threads: int = attrs.field(default=1, validator=_at_least(1, 64))
+    login_failures_per_email: int = attrs.field(default=5, validator=POSITIVE)
+    login_failures_per_client: int = attrs.field(default=20, validator=POSITIVE)
+    login_window_minutes: int = attrs.field(default=15, validator=POSITIVE)
+    registrations_per_client: int = attrs.field(default=10, validator=POSITIVE)
+    catalog_max_images: int = attrs.field(default=1000, validator=_at_least(0))
+    catalog_max_bytes: int = attrs.field(default=2_000_000_000, validator=_at_least(0))
+    catalog_page_size: int = attrs.field(default=50, validator=_at_least(1, 200))
+    purge_interval_minutes: float = attrs.field(default=10.0, validator=_at_least(0.1))
     smtp_host: str = ""
-    smtp_port: int = 25
+    smtp_port: int = attrs.field(default=25, validator=_at_least(1, 65535))
     smtp_sender: str = "cropedly@localhost"
     smtp_username: str = ""
-    smtp_password: str = ""
-    smtp_security: str = "none"
-    log_level: str = "INFO"
+    smtp_password: str = attrs.field(default="", repr=False)
+    smtp_security: SmtpSecurity = attrs.field(
+        default=SmtpSecurity.NONE, converter=_enum(SmtpSecurity), validator=_one_of(SmtpSecurity)
+    )
+    log_level: LogLevel = attrs.field(
+        default=LogLevel.INFO, converter=_enum(LogLevel), validator=_one_of(LogLevel)
+    )
 
     @property
     def database_path(self) -> Path:
@@ -101,28 +192,52 @@ class Settings:
     def blobs(self) -> str:
         return self.blob_url or str((self.data_dir / "blobs").resolve())
 
+    @property
+    def image_limits(self) -> ImageLimits:
+        return ImageLimits(
+            max_file_bytes=self.max_file_bytes,
+            max_pixels=self.max_pixels,
+            max_files=self.max_files,
+            max_output_pixels=self.max_output_pixels,
+            seconds_per_image=self.seconds_per_image,
+        )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-        """Read ``CROPEDLY_<FIELD>`` variables; ``overrides`` win (CLI flags)."""
+        """Read ``CROPEDLY_<FIELD>`` variables; ``overrides`` win (CLI flags).
+
+        Raises ``SettingsError`` naming the first bad variable.
+        """
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for field in attrs.fields(cls):
-            raw = env.get(f"CROPEDLY_{field.name.upper()}")
+            raw = env.get(_variable(field.name))
             if raw is None or raw == "":
                 continue
-            values[field.name] = _convert(field.name, field.type, raw)
+            values[field.name] = _structure(field, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)  # type: ignore[arg-type]
+        try:
+            return cls(**values)  # type: ignore[arg-type]
+        except TypeError as exc:  # an override of the wrong type: a programming error
+            raise SettingsError(str(exc)) from None
 
 
-def _convert(name: str, kind: object, raw: str) -> object:
+_CONVERTER = cattrs.Converter()
+_CONVERTER.register_structure_hook(Path, lambda value, _: Path(value))
+
+
+def _structure(field: attrs.Attribute[Any], raw: str) -> object:
+    """The environment string as the field's type; enums are checked by the validator."""
+    kind = {"int": int, "float": float, "str": str, "Path": Path}.get(str(field.type))
+    if kind is None:
+        return raw
+    if len(raw) > 4096:
+        raise SettingsError(f"{_variable(field.name)}: longer than 4096 characters.")
     try:
-        if kind in ("int", int):
-            return int(raw)
-        if kind in ("float", float):
-            return float(raw)
-        if kind in ("Path", Path):
-            return Path(raw)
-    except ValueError:
-        raise InvalidInput(f"CROPEDLY_{name.upper()}={raw!r} is not a valid value.", name) from None
-    return raw
+        value = _CONVERTER.structure(raw.strip() if kind is not str else raw, kind)
+    except (ValueError, cattrs.BaseValidationError):
+        expected = {int: "a whole number", float: "a number"}.get(kind, "a value")
+        raise SettingsError(f"{_variable(field.name)}={raw!r}: must be {expected}.") from None
+    if kind is float and math.isnan(value):  # NaN passes every comparison
+        raise SettingsError(f"{_variable(field.name)}={raw!r}: must be a number.")
+    return value
