@@ -4,6 +4,8 @@ Imports no web, storage, codec or token library; the outside world comes in
 through the ports in :mod:`cropedly_core.ports` and :mod:`cropedly_core.images.ports`.
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
 from cropedly_core.accounts import Accounts, require_plan
 from cropedly_core.tokens import TOKEN_LIFETIME, Claims, TokenGrant
 from cropedly_core.users import Plan, Role, User
@@ -18,4 +20,7 @@ __all__ = [
     "User",
     "require_plan",
 ]
-__version__ = "0.1.0"
+try:
+    __version__ = version("cropedly")
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"

@@ -16,7 +16,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ControllerRouterHandler
 
-import cropedly_core
+import cropedly
 from cropedly.bootstrap import Services
 from cropedly.http.auth import provide_user
 from cropedly.http.auth_routes import AuthController
@@ -32,7 +32,7 @@ def index(services: NamedDependency[Services]) -> dict[str, Any]:
     base = services.settings.base_url
     return {
         "name": "cropedly",
-        "version": cropedly_core.__version__,
+        "version": cropedly.__version__,
         "links": {
             "openapi": f"{base}/schema/openapi.json",
             "docs": f"{base}/schema",
@@ -82,7 +82,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        log.info("cropedly %s ready", cropedly_core.__version__)
+        log.info("cropedly %s ready", cropedly.__version__)
         purger = asyncio.create_task(_purge_periodically(services))
         try:
             yield
@@ -120,7 +120,7 @@ def create_app(
         ),
         openapi_config=OpenAPIConfig(
             title="Cropedly API",
-            version=cropedly_core.__version__,
+            version=cropedly.__version__,
             description="AI image enhancement. Errors are RFC 9457 application/problem+json.",
             path="/schema",
             components=Components(

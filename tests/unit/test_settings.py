@@ -1,0 +1,102 @@
+"""Settings are parsed and checked at load: one line naming the variable, never later."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+import pytest
+
+from cropedly.settings import LogLevel, Settings, SettingsError, SmtpSecurity, UpscalerKind
+from cropedly_core.images.model import ImageLimits
+
+BAD = [
+    ("CROPEDLY_PORT", "abc", "whole number"),
+    ("CROPEDLY_PORT", "0", "from 1 to 65535"),
+    ("CROPEDLY_PORT", "70000", "from 1 to 65535"),
+    ("CROPEDLY_WORKERS", "0", "from 1"),
+    ("CROPEDLY_IMAGE_WORKERS", "-1", "from 1"),
+    ("CROPEDLY_UPSCALER", "bogus", "one of onnx, lanczos"),
+    ("CROPEDLY_SMTP_SECURITY", "ssl", "one of none, starttls, tls"),
+    ("CROPEDLY_LOG_LEVEL", "LOUD", "one of DEBUG, INFO, WARNING, ERROR"),
+    ("CROPEDLY_SECONDS_PER_IMAGE", "nan", "a number"),
+    ("CROPEDLY_SECONDS_PER_IMAGE", "0", "from 1"),
+    ("CROPEDLY_RESULT_TTL_HOURS", "forever", "a number"),
+    ("CROPEDLY_MAX_FILES", "1.5", "whole number"),
+    ("CROPEDLY_MAX_PIXELS", "0", "at least 1"),
+    ("CROPEDLY_QUEUE_LIMIT", "-3", "at least 0"),
+    ("CROPEDLY_CATALOG_PAGE_SIZE", "500", "from 1 to 200"),
+    ("CROPEDLY_PUBLIC_URL", "example.com", "http(s)://"),
+    ("CROPEDLY_SMTP_PORT", "99999999999999999999", "from 1 to 65535"),
+    ("CROPEDLY_LOGIN_WINDOW_MINUTES", "x" * 5000, "4096"),
+]
+
+
+@pytest.mark.parametrize(("variable", "value", "expected"), BAD)
+def test_each_bad_value_names_its_variable_in_one_line(variable, value, expected):
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env({variable: value})
+    message = str(error.value)
+    assert variable in message
+    assert expected in message
+    assert "\n" not in message
+    assert len(message) < 300
+
+
+def test_every_variable_has_a_bad_value_case_or_takes_any_text():
+    free_text = {
+        "data_dir",
+        "host",
+        "blob_url",
+        "jwt_issuer",
+        "jwt_audience",
+        "smtp_host",
+        "smtp_sender",
+        "smtp_username",
+        "smtp_password",
+    }
+    tested = {variable.removeprefix("CROPEDLY_").lower() for variable, _, _ in BAD}
+    checked = {f.name for f in attrs.fields(Settings) if f.validator is not None}
+    assert checked - free_text <= tested | {
+        "login_failures_per_email",
+        "login_failures_per_client",
+        "registrations_per_client",
+        "max_file_bytes",
+        "max_request_bytes",
+        "max_output_pixels",
+        "onnx_threads",
+        "catalog_max_images",
+        "catalog_max_bytes",
+        "purge_interval_minutes",
+    }
+
+
+def test_good_values_are_typed():
+    settings = Settings.from_env(
+        {
+            "CROPEDLY_PORT": " 9000 ",
+            "CROPEDLY_UPSCALER": "LANCZOS",
+            "CROPEDLY_SMTP_SECURITY": "starttls",
+            "CROPEDLY_LOG_LEVEL": "debug",
+            "CROPEDLY_DATA_DIR": "/srv/cropedly",
+            "CROPEDLY_RESULT_TTL_HOURS": "1.5",
+        }
+    )
+    assert settings.port == 9000
+    assert settings.upscaler is UpscalerKind.LANCZOS
+    assert settings.smtp_security is SmtpSecurity.STARTTLS
+    assert settings.log_level is LogLevel.DEBUG
+    assert settings.data_dir == Path("/srv/cropedly")
+    assert settings.result_ttl_hours == 1.5
+
+
+def test_empty_variables_keep_the_default():
+    assert Settings.from_env({"CROPEDLY_PORT": ""}).port == 8000
+
+
+def test_image_limit_defaults_come_from_the_core_alone():
+    assert Settings().image_limits == ImageLimits()
+
+
+def test_the_password_never_shows_in_the_repr():
+    assert "hunter2" not in repr(Settings(smtp_password="hunter2"))
