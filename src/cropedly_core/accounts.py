@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import attrs
 
 from cropedly_core.errors import (
@@ -14,6 +16,7 @@ from cropedly_core.errors import (
     TooManyAttempts,
     UserNotFound,
 )
+from cropedly_core.passwords import MAX_LENGTH as MAX_PASSWORD_LENGTH
 from cropedly_core.passwords import check_password
 from cropedly_core.ports import (
     Clock,
@@ -23,9 +26,16 @@ from cropedly_core.ports import (
     TokenVerifier,
     UserRepository,
 )
-from cropedly_core.throttle import LoginThrottle
+from cropedly_core.throttle import LoginThrottle, RateLimit
 from cropedly_core.tokens import TokenGrant
-from cropedly_core.users import Plan, Role, User, normalise_email
+from cropedly_core.users import (
+    MAX_EMAIL_LENGTH,
+    Plan,
+    Role,
+    User,
+    clean_name,
+    normalise_email,
+)
 
 MAX_NAME_LENGTH = 200
 
@@ -41,6 +51,7 @@ class Accounts:
     clock: Clock
     ids: IdGenerator
     throttle: LoginThrottle = attrs.field(factory=LoginThrottle)
+    signups: RateLimit = attrs.field(factory=lambda: RateLimit("signup", 10, timedelta(hours=1)))
     _dummy_hash: str | None = attrs.field(default=None, init=False)
 
     def register(
@@ -49,9 +60,20 @@ class Accounts:
         password: str | None,
         name: str,
         plan: Plan = Plan.FREE,
+        *,
         roles: frozenset[Role] = frozenset({Role.USER}),
+        client: str | None = None,
     ) -> User:
-        """Create an account; ``password=None`` is a Google sign-in account."""
+        """Create an account; ``password=None`` is a Google sign-in account.
+
+        Sign-ups through the API pass their ``client`` address and are rate limited
+        per address: ``EmailTaken`` tells a stranger that an address has an account,
+        and the limit keeps that from becoming a fast enumeration (docs/security.md).
+        """
+        if client is not None:
+            wait = self.signups.take(client, self.clock.now())
+            if wait:
+                raise TooManyAttempts(wait, "Too many sign-ups from this address")
         normalised = normalise_email(email)
         clean_name = _check_name(name)
         if password is not None:
@@ -78,14 +100,20 @@ class Accounts:
         answer nor its timing tells which e-mails exist.
         """
         now = self.clock.now()
-        key = email.strip().lower()
+        try:
+            key = normalise_email(email)
+        except InvalidInput:
+            # Never an account's e-mail, but throttled and timed like one.
+            key = email[: 4 * MAX_EMAIL_LENGTH].strip().lower()
+        if len(password) > MAX_PASSWORD_LENGTH:
+            password = ""  # never a stored password (the policy caps them); same work follows
         # Reserved atomically with the check, so logins in flight at the same time
         # cannot together overrun the budget.
         wait = self.throttle.reserve(key, client, now)
         if wait:
             raise TooManyAttempts(wait)
         try:
-            user = self.users.get_by_email(key)
+            user = self.users.get_by_email(key) if password else None
             if user is None or user.password_hash is None:
                 self.hasher.verify(self._dummy(), password)
                 self.throttle.record_failure(key, client, now)
@@ -178,9 +206,4 @@ def normalise_origin(origin: str) -> str:
 
 
 def _check_name(name: str) -> str:
-    clean = " ".join(name.split())
-    if not clean:
-        raise InvalidInput("The name must not be empty.", field="name")
-    if len(clean) > MAX_NAME_LENGTH:
-        raise InvalidInput(f"The name must have at most {MAX_NAME_LENGTH} characters.", "name")
-    return clean
+    return clean_name(name, MAX_NAME_LENGTH)

@@ -47,8 +47,8 @@ class TooManyAttempts(DomainError):
     slug = "too-many-attempts"
     title = "Too many attempts"
 
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"Too many failed logins; try again in {retry_after} seconds.")
+    def __init__(self, retry_after: int, what: str = "Too many failed logins") -> None:
+        super().__init__(f"{what}; try again in {retry_after} seconds.")
         self.retry_after = retry_after
 
 

@@ -18,6 +18,7 @@ import attrs
 from cropedly_core.accounts import Accounts
 from cropedly_core.errors import InvalidInput, LinkInvalid, TooManyAttempts
 from cropedly_core.links import LinkSigner
+from cropedly_core.throttle import RateLimit
 from cropedly_core.users import normalise_email
 
 log = logging.getLogger("cropedly.accounts")
@@ -36,28 +37,56 @@ class Mailer(Protocol):
 
 @attrs.define
 class PasswordResets:
-    """Mails reset tokens and exchanges them for a new password."""
+    """Mails reset tokens and exchanges them for a new password.
+
+    Attributes:
+        accounts: the account use cases.
+        signer: signs and checks the tokens.
+        mailer: delivers the mail.
+        instructions: how to use the token, in the words of the caller's interface
+            (the HTTP edge names its route and fields; the core speaks no HTTP).
+        sender_name: shown in the subject.
+        lifetime: how long a token works.
+        requests_per_window: reset mails per e-mail per ``lifetime``.
+    """
 
     accounts: Accounts
     signer: LinkSigner
     mailer: Mailer
+    instructions: str = "Use it with your new password to set it."
     sender_name: str = "Cropedly"
     lifetime: timedelta = RESET_LIFETIME
     requests_per_window: int = 3
-    _recent: dict[str, list[float]] = attrs.field(factory=dict, init=False)
+    _limit: RateLimit = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._limit = RateLimit("reset-mail", self.requests_per_window, self.lifetime)
 
     def request(self, email: str) -> None:
-        """Mail a reset token when the account exists; the same silence when not.
+        """``accept`` then ``send``: mail a reset token when the account exists."""
+        accepted = self.accept(email)
+        if accepted is not None:
+            self.send(accepted)
 
-        Answering the same way for unknown e-mails keeps this from telling which
-        accounts exist; a few requests per e-mail per window stop mail bombing.
+    def accept(self, email: str) -> str | None:
+        """The check a caller waits for: the normalised e-mail, or None for an invalid one.
+
+        It does the same work whether or not the e-mail has an account (no lookup),
+        so neither its answer nor its timing tells which accounts exist; a few
+        requests per e-mail per window stop mail bombing (``TooManyAttempts``).
         """
         try:
             normalised = normalise_email(email)
         except InvalidInput:
-            return
-        self._throttle(normalised)
-        user = self.accounts.users.get_by_email(normalised)
+            return None
+        wait = self._limit.take(normalised, self.accounts.clock.now())
+        if wait:
+            raise TooManyAttempts(wait, "Too many reset requests for this e-mail")
+        return normalised
+
+    def send(self, email: str) -> None:
+        """Look the account up and mail its token; the HTTP edge runs this after answering."""
+        user = self.accounts.users.get_by_email(email)
         if user is None:
             return
         expires = self.accounts.clock.now() + self.lifetime
@@ -69,15 +98,14 @@ class PasswordResets:
             f"someone (hopefully you) asked to set a new password for {user.email}.\n"
             f"Your reset token, valid for {minutes} minutes and usable once:\n\n"
             f"    {token}\n\n"
-            "Send it with your new password to POST /auth/v1/reset-password "
-            "(multipart fields 'token' and 'password').\n"
+            f"{self.instructions}\n"
             "If you did not ask for this, ignore this message: nothing changes.\n"
         )
         try:
             self.mailer.send(user.email, f"{self.sender_name}: reset your password", body)
-        except OSError:
-            # The caller must not learn more than for an unknown e-mail; we must.
-            log.exception("could not send the password reset mail to account %s", user.id)
+        except OSError as exc:
+            # The caller must not learn more than for an unknown e-mail; the operator must.
+            log.warning("could not send the password reset mail to account %s: %s", user.id, exc)
 
     def reset(self, token: str, password: str) -> None:
         """Set the password that the token's account asked for; raises ``LinkInvalid``."""
@@ -96,16 +124,6 @@ class PasswordResets:
         )
         self.accounts.set_password(user.id, password)
         log.info("password reset for account %s", user.id)
-
-    def _throttle(self, email: str) -> None:
-        now = self.accounts.clock.now().timestamp()
-        window = self.lifetime.total_seconds()
-        recent = [t for t in self._recent.get(email, []) if t > now - window]
-        if len(recent) >= self.requests_per_window:
-            raise TooManyAttempts(max(1, int(recent[0] + window - now)))
-        self._recent[email] = [*recent, now]
-        if len(self._recent) > 100_000:  # bounds memory under a spray of e-mails
-            self._recent.clear()
 
 
 def _b64(value: str) -> str:

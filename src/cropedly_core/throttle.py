@@ -1,13 +1,109 @@
-"""Failed-login throttling, per e-mail and per client address."""
+"""Throttles: failed logins per e-mail and per client, and plain rate limits.
+
+Memory is bounded whatever callers send: keys are fixed-size digests (an 80 MB
+"e-mail" costs 16 bytes), each key keeps at most ``limit`` timestamps, expired
+keys are swept as time passes, and past ``max_keys`` the least recently used keys
+go first. Evicting a key forgets its failures, so an attacker could only flush a
+victim's counter by spraying ``max_keys`` fresh keys, which the per-client limit
+turns into ``max_keys / per_client`` addresses within one window.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from datetime import datetime, timedelta
 
 import attrs
+
+MAX_KEYS = 100_000
+
+
+def digest(kind: str, value: str) -> bytes:
+    """A 16-byte key for any text: what the throttles store instead of the text."""
+    data = f"{kind}\0{value}".encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+class SlidingWindow:
+    """At most ``limit`` events per key inside a sliding ``window``; not thread-safe alone."""
+
+    def __init__(self, limit: int, window: timedelta, max_keys: int = MAX_KEYS) -> None:
+        self.limit = limit
+        self.window = window.total_seconds()
+        self.max_keys = max_keys
+        self._events: OrderedDict[bytes, deque[float]] = OrderedDict()
+        self._next_sweep = -math.inf
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def wait(self, key: bytes, now: float, in_flight: int = 0) -> int:
+        """Seconds until one more event is allowed, 0 when it is allowed now."""
+        self._sweep(now)
+        times = self._live(key, now)
+        count = len(times) if times else 0
+        if count + in_flight < self.limit:
+            return 0
+        if times is None or count < self.limit:
+            return 1  # only attempts still in flight fill the budget: they end soon
+        return max(1, math.ceil(times[-self.limit] + self.window - now))
+
+    def hit(self, key: bytes, now: float) -> None:
+        self._sweep(now)
+        times = self._events.get(key)
+        if times is None:
+            while len(self._events) >= self.max_keys:
+                self._events.popitem(last=False)  # least recently used
+            times = self._events[key] = deque(maxlen=self.limit)
+        else:
+            self._events.move_to_end(key)
+        times.append(now)
+
+    def forget(self, key: bytes) -> None:
+        self._events.pop(key, None)
+
+    def _live(self, key: bytes, now: float) -> deque[float] | None:
+        times = self._events.get(key)
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        if times is not None and not times:
+            del self._events[key]
+            return None
+        return times
+
+    def _sweep(self, now: float) -> None:
+        """Drop keys whose newest event left the window; at most once per tenth of a window."""
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + max(self.window / 10, 1.0)
+        cutoff = now - self.window
+        stale = [k for k, times in self._events.items() if not times or times[-1] <= cutoff]
+        for key in stale:
+            del self._events[key]
+
+
+class RateLimit:
+    """A thread-safe sliding-window rate limit over any text key (registrations, mails)."""
+
+    def __init__(self, kind: str, limit: int, window: timedelta, max_keys: int = MAX_KEYS) -> None:
+        self._kind = kind
+        self._window = SlidingWindow(limit, window, max_keys)
+        self._lock = threading.Lock()
+
+    def take(self, value: str, now: datetime) -> int:
+        """Count one event and return 0, or return the wait without counting it."""
+        key, moment = digest(self._kind, value), now.timestamp()
+        with self._lock:
+            wait = self._window.wait(key, moment)
+            if not wait:
+                self._window.hit(key, moment)
+            return wait
+
+    def __len__(self) -> int:
+        return len(self._window)
 
 
 @attrs.frozen
@@ -18,35 +114,36 @@ class ThrottlePolicy:
         per_email: failures allowed for one e-mail in the window.
         per_client: failures allowed from one client address in the window.
         window: the sliding window.
+        max_keys: keys kept per counter before the least recently used go.
     """
 
     per_email: int = 5
     per_client: int = 20
     window: timedelta = timedelta(minutes=15)
+    max_keys: int = MAX_KEYS
 
 
 class LoginThrottle:
-    """Sliding-window counters of failed logins kept in process memory.
+    """Failed logins per e-mail and per client address, kept in process memory.
 
     One server process keeps its own counters: with N workers an attacker gets
     at most N times the budget, which is still a hard bound (see operations docs).
     """
 
-    _MAX_KEYS = 100_000  # bounds memory under a spray of random e-mails
-
     def __init__(self, policy: ThrottlePolicy | None = None) -> None:
         self.policy = policy or ThrottlePolicy()
-        self._failures: dict[str, deque[datetime]] = {}
-        self._pending: dict[str, int] = {}  # attempts reserved and not yet released
+        self._emails = SlidingWindow(
+            self.policy.per_email, self.policy.window, self.policy.max_keys
+        )
+        self._clients = SlidingWindow(
+            self.policy.per_client, self.policy.window, self.policy.max_keys
+        )
+        self._pending: dict[bytes, int] = {}  # attempts reserved and not yet released
         self._lock = threading.Lock()
 
-    def retry_after(self, email: str, client: str, now: datetime) -> int:
-        """Seconds the caller must wait, or 0 when it may try now."""
-        waits = [
-            self._wait(f"e:{email}", self.policy.per_email, now),
-            self._wait(f"c:{client}", self.policy.per_client, now),
-        ]
-        return max(waits)
+    def keys(self) -> int:
+        """How many keys the counters hold (memory is proportional to it)."""
+        return len(self._emails) + len(self._clients) + len(self._pending)
 
     def reserve(self, email: str, client: str, now: datetime) -> int:
         """The wait, or 0 after counting the attempt as in flight until ``release``.
@@ -54,18 +151,19 @@ class LoginThrottle:
         Check and count are one step: concurrent logins each hash for tens of
         milliseconds, and checking without counting let every request in flight through.
         """
-        keys = ((f"e:{email}", self.policy.per_email), (f"c:{client}", self.policy.per_client))
+        moment = now.timestamp()
+        pairs = self._pairs(email, client)
         with self._lock:
-            wait = max(self._wait(k, limit, now, self._pending.get(k, 0)) for k, limit in keys)
+            wait = max(w.wait(k, moment, self._pending.get(k, 0)) for w, k in pairs)
             if not wait:
-                for key, _ in keys:
+                for _, key in pairs:
                     self._pending[key] = self._pending.get(key, 0) + 1
             return wait
 
     def release(self, email: str, client: str) -> None:
         """End an attempt counted by ``reserve`` (after recording its outcome)."""
         with self._lock:
-            for key in (f"e:{email}", f"c:{client}"):
+            for _, key in self._pairs(email, client):
                 left = self._pending.get(key, 0) - 1
                 if left > 0:
                     self._pending[key] = left
@@ -73,32 +171,17 @@ class LoginThrottle:
                     self._pending.pop(key, None)
 
     def record_failure(self, email: str, client: str, now: datetime) -> None:
-        if len(self._failures) >= self._MAX_KEYS:
-            self._evict(now)
-        for key in (f"e:{email}", f"c:{client}"):
-            self._failures.setdefault(key, deque()).append(now)
+        moment = now.timestamp()
+        with self._lock:
+            for window, key in self._pairs(email, client):
+                window.hit(key, moment)
 
     def record_success(self, email: str) -> None:
-        self._failures.pop(f"e:{email}", None)
+        with self._lock:
+            self._emails.forget(digest("email", email))
 
-    def _wait(self, key: str, limit: int, now: datetime, in_flight: int = 0) -> int:
-        times = self._failures.get(key)
-        cutoff = now - self.policy.window
-        while times and times[0] <= cutoff:
-            times.popleft()
-        count = len(times) if times else 0
-        if count + in_flight < limit:
-            return 0
-        if times is None or count < limit:
-            return 1  # only attempts still in flight fill the budget: they end soon
-        oldest_relevant = times[-limit]
-        wait = (oldest_relevant + self.policy.window - now).total_seconds()
-        return max(1, math.ceil(wait))
-
-    def _evict(self, now: datetime) -> None:
-        cutoff = now - self.policy.window
-        stale = [k for k, v in self._failures.items() if not v or v[-1] <= cutoff]
-        for key in stale:
-            del self._failures[key]
-        if len(self._failures) >= self._MAX_KEYS:
-            self._failures.clear()
+    def _pairs(self, email: str, client: str) -> tuple[tuple[SlidingWindow, bytes], ...]:
+        return (
+            (self._emails, digest("email", email)),
+            (self._clients, digest("client", client)),
+        )

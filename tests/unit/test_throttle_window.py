@@ -11,6 +11,14 @@ from cropedly_core.throttle import LoginThrottle, ThrottlePolicy
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
+
+def wait_of(throttle: LoginThrottle, email: str, client: str, now: datetime) -> int:
+    """The wait a login would get now, without leaving an attempt in flight."""
+    wait = throttle.reserve(email, client, now)
+    if not wait:
+        throttle.release(email, client)
+    return wait
+
 policies = st.builds(
     ThrottlePolicy,
     per_email=st.integers(1, 5),
@@ -34,7 +42,7 @@ class TestLoginThrottle:
         allowed: dict[str, list[datetime]] = {}
         for gap, email, client in attempts:
             now += timedelta(milliseconds=gap)
-            if throttle.retry_after(f"e{email}", f"c{client}", now) == 0:
+            if wait_of(throttle, f"e{email}", f"c{client}", now) == 0:
                 throttle.record_failure(f"e{email}", f"c{client}", now)
                 allowed.setdefault(f"e:{email}", []).append(now)
                 allowed.setdefault(f"c:{client}", []).append(now)
@@ -48,7 +56,7 @@ class TestLoginThrottle:
     def test_blocked_exactly_when_the_window_is_full(
         self, policy: ThrottlePolicy, gaps: list[int]
     ) -> None:
-        """retry_after is positive exactly when the e-mail has N failures inside the window."""
+        """the wait is positive exactly when the e-mail has N failures inside the window."""
         throttle = LoginThrottle(ThrottlePolicy(policy.per_email, 10**6, policy.window))
         now, recorded = T0, []
         for gap in gaps:
@@ -56,10 +64,10 @@ class TestLoginThrottle:
             throttle.record_failure("e", "c", now)
             recorded.append(now)
             inside = [t for t in recorded if t > now - policy.window]
-            assert (len(inside) >= policy.per_email) == (throttle.retry_after("e", "c", now) > 0)
+            assert (len(inside) >= policy.per_email) == (wait_of(throttle, "e", "c", now) > 0)
 
     @given(policy=policies, steps=st.lists(st.integers(1, 60_000), min_size=1, max_size=30))
-    def test_retry_after_decreases_as_time_passes(
+    def test_the_wait_decreases_as_time_passes(
         self, policy: ThrottlePolicy, steps: list[int]
     ) -> None:
         """Without new failures the wait never grows, and it is over one window after the last failure."""
@@ -67,26 +75,26 @@ class TestLoginThrottle:
         for _ in range(policy.per_email):
             throttle.record_failure("e", "c", T0)
         now = T0
-        previous = throttle.retry_after("e", "c", now)
+        previous = wait_of(throttle, "e", "c", now)
         assert 0 < previous <= policy.window.total_seconds()
         for step in steps:
             now += timedelta(milliseconds=step)
-            wait = throttle.retry_after("e", "c", now)
+            wait = wait_of(throttle, "e", "c", now)
             assert wait <= previous
             if wait:
                 # honouring Retry-After is enough: waiting that long unblocks
-                assert 0 == throttle.retry_after("e", "c", now + timedelta(seconds=wait))
+                assert 0 == wait_of(throttle, "e", "c", now + timedelta(seconds=wait))
             previous = wait
-        assert 0 == throttle.retry_after("e", "c", T0 + policy.window)
+        assert 0 == wait_of(throttle, "e", "c", T0 + policy.window)
 
     def test_client_limit_applies_across_emails(self) -> None:
         """One client spraying many e-mails is stopped by the per-client budget."""
         throttle = LoginThrottle(ThrottlePolicy(per_email=5, per_client=3))
         for n in range(3):
-            assert 0 == throttle.retry_after(f"e{n}", "c", T0)
+            assert 0 == wait_of(throttle, f"e{n}", "c", T0)
             throttle.record_failure(f"e{n}", "c", T0)
-        assert throttle.retry_after("fresh", "c", T0) > 0
-        assert 0 == throttle.retry_after("fresh", "other-client", T0)
+        assert wait_of(throttle, "fresh", "c", T0) > 0
+        assert 0 == wait_of(throttle, "fresh", "other-client", T0)
 
     def test_success_clears_the_email_not_the_client(self) -> None:
         """A successful login resets its e-mail's count but keeps the client's."""
@@ -94,16 +102,42 @@ class TestLoginThrottle:
         throttle.record_failure("e", "c", T0)
         throttle.record_failure("e", "c", T0)
         throttle.record_success("e")
-        assert 0 == throttle.retry_after("e", "elsewhere", T0)
-        assert throttle.retry_after("other", "c", T0) > 0
+        assert 0 == wait_of(throttle, "e", "elsewhere", T0)
+        assert wait_of(throttle, "other", "c", T0) > 0
 
     def test_memory_is_bounded(self) -> None:
-        """A spray of random e-mails cannot grow the counters without bound."""
-        throttle = LoginThrottle()
-        throttle._MAX_KEYS = 50  # type: ignore[misc]
+        """A spray of random e-mails inside one window cannot grow the counters past max_keys."""
+        throttle = LoginThrottle(ThrottlePolicy(max_keys=50))
         for n in range(500):
-            throttle.record_failure(f"e{n}", f"c{n}", T0 + timedelta(hours=n))
-        assert len(throttle._failures) <= 52
+            throttle.record_failure(f"e{n}", f"c{n}", T0 + timedelta(seconds=n))
+        assert throttle.keys() <= 100
+
+    def test_expired_keys_are_deleted(self) -> None:
+        """Failures older than the window leave no key behind once time moves on."""
+        throttle = LoginThrottle(ThrottlePolicy(window=timedelta(minutes=1)))
+        for n in range(200):
+            throttle.record_failure(f"e{n}", "c", T0)
+        assert throttle.keys() == 201
+        assert 0 == wait_of(throttle, "someone", "else", T0 + timedelta(minutes=2))
+        assert throttle.keys() == 0
+
+    def test_keys_are_fixed_size_digests(self) -> None:
+        """An e-mail of megabytes is stored as 16 bytes, not kept whole."""
+        throttle = LoginThrottle()
+        huge = "x" * 5_000_000 + "@example.com"
+        throttle.record_failure(huge, "c", T0)
+        keys = list(throttle._emails._events) + list(throttle._clients._events)
+        assert [16, 16] == [len(k) for k in keys]
+
+    def test_evicting_keeps_the_most_recent_keys(self) -> None:
+        """Past max_keys the least recently failed key goes, not every counter at once."""
+        throttle = LoginThrottle(ThrottlePolicy(per_email=2, per_client=10**6, max_keys=10))
+        throttle.record_failure("victim", "c", T0)
+        throttle.record_failure("victim", "c", T0)
+        for n in range(9):
+            throttle.record_failure(f"e{n}", "c", T0)
+        # 10 keys fit: the victim is still blocked after 9 others came along
+        assert wait_of(throttle, "victim", "c", T0) > 0
 
     def test_reserve_counts_attempts_in_flight(self) -> None:
         """reserve() admits N attempts at once; the next waits a second, until one is released."""
@@ -120,5 +154,5 @@ class TestLoginThrottle:
             assert 0 == throttle.reserve(f"e{n}", "c", T0)
             throttle.release(f"e{n}", "c")
             throttle.record_success(f"e{n}")
-        assert 0 == throttle.retry_after("new", "c", T0)
+        assert 0 == wait_of(throttle, "new", "c", T0)
         assert {} == throttle._pending

@@ -45,9 +45,15 @@ from cropedly_core.images.service import ImageService, ImageWorkers
 from cropedly_core.links import LinkSigner
 from cropedly_core.password_reset import Mailer, PasswordResets
 from cropedly_core.ports import BlobStore, Clock, IdGenerator, PasswordHasher, UserRepository
-from cropedly_core.throttle import LoginThrottle, ThrottlePolicy
+from cropedly_core.throttle import LoginThrottle, RateLimit, ThrottlePolicy
 
 log = logging.getLogger("cropedly")
+
+# How a reset token is used, in the API's words (the core speaks no HTTP).
+RESET_INSTRUCTIONS = (
+    "Send it with your new password to POST /auth/v1/reset-password "
+    "(multipart fields 'token' and 'password')."
+)
 
 
 @attrs.define
@@ -167,6 +173,7 @@ def _assemble(
         clock=clock,
         ids=ids,
         throttle=_throttle(settings),
+        signups=RateLimit("signup", settings.registrations_per_client, timedelta(hours=1)),
     )
     limits = image_limits(settings)
     images = ImageService(
@@ -194,7 +201,7 @@ def _assemble(
         jwks=tokens.jwks if isinstance(tokens, JwtTokens) else dict,
         images=images,
         catalog=catalog,
-        resets=PasswordResets(accounts, links, mail),
+        resets=PasswordResets(accounts, links, mail, instructions=RESET_INSTRUCTIONS),
         links=links,
         blobs=blobs,
         clock=clock,
