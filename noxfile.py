@@ -13,11 +13,18 @@ nox.options.sessions = ["lint", "typecheck", "tests"]
 PYTHON = "3.11"
 # The CPU build that these machines hold locally; a bare "torch" pulls a multi-GB CUDA build.
 TORCH = "torch==2.13.0"
+CHROMIUM = "/usr/bin/chromium"
 
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The whole test suite, unit to end-to-end, with the core-purity contract."""
+    if not Path(CHROMIUM).exists():
+        # tests/e2e/test_openapi.py renders /schema offline in headless Chromium (Debian's).
+        apt = {"DEBIAN_FRONTEND": "noninteractive"}
+        session.run("apt-get", "update", "-q", external=True, env=apt)
+        install = ("apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium")
+        session.run(*install, external=True, env=apt)
     session.install("-e", ".[test]")
     # Wheels of the PyPI projects whose names we once shadowed, for the offline wheel test.
     session.run(

@@ -22,6 +22,7 @@ from cropedly.http.auth import provide_user
 from cropedly.http.auth_routes import AuthController
 from cropedly.http.catalog_routes import CATALOG_ROUTES
 from cropedly.http.image_routes import IMAGE_ROUTES
+from cropedly.http.openapi import complete_openapi, docs_plugins, operation_id
 from cropedly.http.problems import EXCEPTION_HANDLERS
 
 log = logging.getLogger("cropedly")
@@ -91,7 +92,7 @@ def create_app(
             services.close()
 
     settings = services.settings
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             index,
             health,
@@ -123,6 +124,8 @@ def create_app(
             version=cropedly.__version__,
             description="AI image enhancement. Errors are RFC 9457 application/problem+json.",
             path="/schema",
+            render_plugins=docs_plugins(),  # Redoc served from the package: works offline
+            operation_id_creator=operation_id,
             components=Components(
                 security_schemes={
                     "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
@@ -131,3 +134,4 @@ def create_app(
         ),
         debug=debug,
     )
+    return complete_openapi(app)  # error responses and the Problem schema
