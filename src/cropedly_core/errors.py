@@ -149,3 +149,15 @@ class BatchRejected(DomainError):
         names = ", ".join(p.name for p in problems)
         super().__init__(f"{len(problems)} file(s) refused: {names}. Nothing was stored.")
         self.problems = tuple(problems)
+
+
+class StorageFull(DomainError):
+    """The disk (or quota) under the database or the blob store is full; nothing was stored."""
+
+    slug = "storage-full"
+    title = "Storage full"
+
+    def __init__(
+        self, detail: str = "The server has no room left to store this; nothing was stored."
+    ) -> None:
+        super().__init__(detail)

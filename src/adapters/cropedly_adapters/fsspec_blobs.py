@@ -1,15 +1,63 @@
-"""``BlobStore`` over any fsspec filesystem: local files by default, ``memory://`` in tests."""
+"""``BlobStore`` over any fsspec filesystem: local files by default, ``memory://`` in tests.
+
+On a local path, blobs are owner-only (files 0600, folders the store creates 0700)
+whatever the umask: they are customers' images. A full disk (``ENOSPC``,
+``EDQUOT``) becomes the domain's ``StorageFull``, with no partial file left.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import posixpath
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 
 import fsspec
+from fsspec.implementations.local import LocalFileSystem
 
-from cropedly_core.errors import NotFound
+from cropedly_core.errors import NotFound, StorageFull
+
+_FILE_MODE = 0o600
+_DIR_MODE = 0o700
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+@contextlib.contextmanager
+def _no_space_is_storage_full() -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in _NO_SPACE:
+            raise StorageFull from exc
+        raise
+
+
+def _private_dirs(path: str) -> None:
+    """``makedirs`` where every folder created is 0700 (``os.makedirs`` sets the leaf only)."""
+    missing: list[Path] = []
+    folder = Path(path)
+    while not folder.is_dir():
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # another writer made it meanwhile
+            folder.mkdir(mode=_DIR_MODE)
+            folder.chmod(_DIR_MODE)
+
+
+def _write_private(path: str, data: bytes) -> None:
+    """A new file, owner-only from its first byte (not chmod-ed after the write)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, _FILE_MODE)
+    try:
+        os.fchmod(fd, _FILE_MODE)  # exact under any umask
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
 
 
 class FsspecBlobStore:
@@ -22,7 +70,21 @@ class FsspecBlobStore:
     def __init__(self, url: str) -> None:
         self.fs, root = fsspec.core.url_to_fs(url)
         self.root = root.rstrip("/")
-        self.fs.makedirs(self.root, exist_ok=True)
+        self._local = isinstance(self.fs, LocalFileSystem)
+        with _no_space_is_storage_full():
+            self._makedirs(self.root)
+
+    def _makedirs(self, path: str) -> None:
+        if self._local:
+            _private_dirs(path)
+        else:
+            self.fs.makedirs(path, exist_ok=True)
+
+    def _write(self, path: str, data: bytes) -> None:
+        if self._local:
+            _write_private(path, data)
+        else:
+            self.fs.pipe_file(path, data)
 
     def _path(self, key: str) -> str:
         parts = key.split("/")
@@ -32,11 +94,12 @@ class FsspecBlobStore:
 
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
         temporary = f"{path}.tmp-{secrets.token_hex(8)}"
         try:
-            self.fs.pipe_file(temporary, data)
-            self.fs.mv(temporary, path)
+            with _no_space_is_storage_full():
+                self._makedirs(posixpath.dirname(path))
+                self._write(temporary, data)
+                self.fs.mv(temporary, path)
         except BaseException:
             self._remove(temporary)
             raise

@@ -1,14 +1,30 @@
-"""The SQLite database: connection setup and migrations versioned in code."""
+"""The SQLite database: connection setup and migrations versioned in code.
+
+The file holds password hashes: it and its ``-wal``/``-shm`` companions are made
+owner-only (0600) whatever the umask, and a folder created for it is 0700.
+A full disk surfaces as the domain's ``StorageFull``, not a bare ``sqlite3`` error.
+"""
 
 from __future__ import annotations
 
+import errno
+import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import sqlite_utils
+
+from cropedly_core.errors import StorageFull
+
+log = logging.getLogger(__name__)
+
+_FILE_MODE = 0o600
+_DIR_MODE = 0o700
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 def _m1_users(db: sqlite_utils.Database) -> None:
@@ -75,6 +91,52 @@ def _m3_catalog(db: sqlite_utils.Database) -> None:
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_users, _m2_results, _m3_catalog]
 
 
+def _is_full(exc: BaseException) -> bool:
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        # SQLITE_FULL; extended codes keep the primary one in the low byte.
+        return (code is not None and code & 0xFF == sqlite3.SQLITE_FULL) or (
+            "database or disk is full" in str(exc)
+        )
+    return isinstance(exc, OSError) and exc.errno in _NO_SPACE
+
+
+@contextmanager
+def _storage_errors() -> Iterator[None]:
+    try:
+        yield
+    except (sqlite3.Error, OSError) as exc:
+        if _is_full(exc):
+            log.error("the database's disk is full: %s", exc)  # noqa: TRY400 - cause is chained; one line is enough
+            raise StorageFull from exc
+        raise
+
+
+def _make_private(path: Path) -> None:
+    """Create ``path`` owner-only before SQLite opens it; tighten an existing one.
+
+    SQLite gives its ``-wal`` and ``-shm`` files the database file's mode, so this
+    covers them from their creation; an existing file made 0644 by an older
+    version is tightened too. ``fchmod`` makes the mode exact under any umask.
+    """
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=_DIR_MODE)
+        path.parent.chmod(_DIR_MODE)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, _FILE_MODE)
+    try:
+        os.fchmod(fd, _FILE_MODE)
+    except PermissionError:  # someone else's file we may use but not chmod: leave it
+        log.warning("cannot make %s owner-only; check its permissions", path)
+    finally:
+        os.close(fd)
+
+
+def _tighten_companions(path: Path) -> None:
+    for suffix in ("-wal", "-shm", "-journal"):
+        with suppress(FileNotFoundError, PermissionError):
+            Path(f"{path}{suffix}").chmod(_FILE_MODE)
+
+
 class Database:
     """One SQLite connection shared by the threads of a process, behind a lock.
 
@@ -83,32 +145,39 @@ class Database:
     """
 
     def __init__(self, path: Path | str) -> None:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        conn.execute("PRAGMA busy_timeout = 10000")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA foreign_keys = ON")
+        on_disk = str(path) not in ("", ":memory:")  # "" is a private temporary database
+        with _storage_errors():
+            if on_disk:
+                _make_private(Path(path))
+            conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA busy_timeout = 10000")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
         self.db = sqlite_utils.Database(conn)
         self._lock = threading.RLock()
         self.migrate()
+        if on_disk:
+            _tighten_companions(Path(path))
 
     @contextmanager
     def locked(self) -> Iterator[sqlite_utils.Database]:
-        with self._lock:
+        with self._lock, _storage_errors():
             yield self.db
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite_utils.Database]:
-        with self._lock:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back on any error, also of the commit."""
+        with self._lock, _storage_errors():
             self.db.execute("BEGIN IMMEDIATE")
             try:
                 yield self.db
+                self.db.execute("COMMIT")
             except BaseException:
-                self.db.execute("ROLLBACK")
+                # SQLite may have rolled back already (it does on some SQLITE_FULL).
+                if self.db.conn.in_transaction:
+                    self.db.execute("ROLLBACK")
                 raise
-            self.db.execute("COMMIT")
 
     @property
     def version(self) -> int:
