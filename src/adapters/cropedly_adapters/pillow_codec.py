@@ -6,22 +6,35 @@ Safety model, in order:
 1. The format is sniffed from the magic bytes against the allow-list; Pillow is then
    told to try that one plugin only (``formats=``), so a file cannot reach a decoder
    outside the list by looking like something else (PSD, EPS, ... are refused 415).
-2. Width x height of *every* frame and of every tile's extents are checked from the
-   headers before any pixel is decoded (``too-many-pixels`` / ``decompression-bomb``).
+2. Only the first frame (page) is ever read: its width x height and its tiles'
+   extents are checked from the header before any pixel is decoded
+   (``too-many-pixels`` / ``decompression-bomb``), so the work per file is bounded
+   by one frame of at most ``max_pixels``. Other frames are never sought: seeking
+   to a GIF frame decodes every frame before it onto the canvas (1,500 frames kept
+   a worker busy for its whole time limit). Where the header states the frame
+   count (APNG, WebP, AVIF, HEIF) it is checked against ``max_frames``; a GIF's
+   frames are counted, and their extents checked, by skipping over its blocks
+   without decoding them; a TIFF's later pages are not visited at all.
    Pillow's own ``DecompressionBombWarning`` is raised as an error here.
 3. ``ImageFile.LOAD_TRUNCATED_IMAGES`` stays False: truncated files fail.
 4. Any exception from the decoders on these bytes becomes ``corrupt-image`` (logged
    with its traceback, chained as ``__cause__``); ``MemoryError`` and Pillow's PNG
    text-chunk limit become ``decompression-bomb``.
 
-Animated GIF/WebP/AVIF/HEIF and multi-page TIFF: the first frame (page) is enhanced;
-the others are only checked for size.
+Animated GIF/PNG/WebP/AVIF/HEIF and multi-page TIFF: the first frame (page) is
+enhanced; the others are ignored.
+
+Colour profiles are untrusted bytes too: one is used only if it is at most
+``MAX_PROFILE_BYTES`` and lcms parses it; otherwise the pixels are taken as sRGB and
+the profile is dropped (it would otherwise be copied into the result as sent).
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import re
+import struct
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,6 +54,12 @@ pillow_heif.register_heif_opener()
 Image.init()
 
 _MAX_FRAMES = 10_000
+MAX_PROFILE_BYTES = 1 << 20
+"""Larger colour profiles are dropped unread: display profiles are a few KB."""
+# Formats whose frame count is a header field. GIF and TIFF have none: Pillow counts
+# by walking every frame (page), the work a file must not be able to cause.
+_FRAMES_IN_HEADER = frozenset({"PNG", "WEBP", "AVIF", "HEIF"})
+_GIF_BLOCK = re.compile(rb"[!,;]")
 _HEIF_BRANDS = frozenset(
     {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"}
 )
@@ -136,11 +155,64 @@ def _check_frame(image: Image.Image, max_pixels: int) -> None:
             f"the limit is {max_pixels:,}.",
         )
     for tile in getattr(image, "tile", ()):
-        x0, y0, x1, y1 = tile.extents if tile.extents is not None else (0, 0, width, height)
-        if (x1 - x0) * (y1 - y0) > max_pixels or x1 > 2 * width + 64 or y1 > 2 * height + 64:
-            raise ImageRejected(
-                "decompression-bomb", "A frame of the image claims far more pixels than the image."
-            )
+        extents = tile.extents if tile.extents is not None else (0, 0, width, height)
+        _check_extents(extents, image.size, max_pixels)
+
+
+def _check_extents(
+    extents: tuple[int, int, int, int], size: tuple[int, int], max_pixels: int
+) -> None:
+    x0, y0, x1, y1 = extents
+    width, height = size
+    if (x1 - x0) * (y1 - y0) > max_pixels or x1 > 2 * width + 64 or y1 > 2 * height + 64:
+        raise ImageRejected(
+            "decompression-bomb", "A frame of the image claims far more pixels than the image."
+        )
+
+
+def _gif_frames(data: bytes, max_blocks: int) -> Iterator[tuple[int, int, int, int]]:
+    """The extents (x0, y0, x1, y1) of every frame of a GIF, from its block structure.
+
+    The compressed data is skipped by its sub-block lengths, never decoded: a few
+    milliseconds for 1,500 frames, under a second for 25 MB of the smallest possible
+    blocks. Bytes between blocks are skipped as Pillow skips them; a truncated file
+    simply ends. More than ``max_blocks`` blocks (frames and extensions) is refused:
+    real animations have two or three per frame.
+    """
+    end = len(data)
+    blocks = 0
+    flags = data[10] if end > 10 else 0
+    pos = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)  # header, global palette
+    while pos < end:
+        marker = data[pos]
+        if marker == 0x3B:  # trailer
+            return
+        blocks += 1
+        if blocks > max_blocks:
+            raise ImageRejected("decompression-bomb", "The GIF has far more blocks than frames.")
+        if marker == 0x2C and pos + 10 <= end:  # image descriptor
+            x0, y0, width, height = struct.unpack_from("<4H", data, pos + 1)
+            flags = data[pos + 9]
+            yield x0, y0, x0 + width, y0 + height
+            # descriptor, local palette, LZW code size, then the data's sub-blocks
+            pos = _skip_sub_blocks(data, pos + 11 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0))
+        elif marker == 0x21:  # extension: label, then sub-blocks
+            pos = _skip_sub_blocks(data, pos + 2)
+        else:
+            found = _GIF_BLOCK.search(data, pos + 1)
+            if found is None:
+                return
+            pos = found.start()
+
+
+def _skip_sub_blocks(data: bytes, pos: int) -> int:
+    end = len(data)
+    while pos < end:
+        size = data[pos]
+        pos += 1 + size
+        if size == 0:
+            break
+    return pos
 
 
 class PillowCodec:
@@ -161,18 +233,31 @@ class PillowCodec:
             image = Image.open(io.BytesIO(data), formats=[fmt])
         try:
             with _untrusted():
+                # Frame 0 only: it is the one enhanced, and no other is ever decoded.
                 _check_frame(image, max_pixels)
-                frames = int(getattr(image, "n_frames", 1))
-                if frames > self._max_frames:
-                    raise ImageRejected("decompression-bomb", f"The file has {frames} frames.")
-                if frames > 1:
-                    for index in range(1, frames):
-                        image.seek(index)
-                        _check_frame(image, max_pixels)
-                    image.seek(0)
+                self._check_frames(data, fmt, image, max_pixels)
             yield image, fmt
         finally:
             image.close()
+
+    def _check_frames(self, data: bytes, fmt: str, image: Image.Image, max_pixels: int) -> None:
+        """The frame count, and for GIF every frame's extents, without reading a frame."""
+        frames = 1
+        if fmt == "GIF":
+            # The hostile set has GIFs whose later frames claim billions of pixels.
+            # They are refused, as Pillow would refuse to seek to them, though only
+            # frame 0 is ever decoded.
+            gif = _gif_frames(data, max_blocks=4 * self._max_frames + 16)
+            for frames, extents in enumerate(gif, start=1):
+                _check_extents(extents, image.size, max_pixels)
+                if frames > self._max_frames:
+                    break
+        elif fmt in _FRAMES_IN_HEADER:
+            frames = int(getattr(image, "n_frames", 1))
+        if frames > self._max_frames:
+            raise ImageRejected(
+                "decompression-bomb", f"The file has over {self._max_frames:,} frames."
+            )
 
     def probe(self, data: bytes, max_pixels: int) -> ImageInfo:
         with self._open(data, max_pixels) as (image, fmt):
@@ -285,10 +370,38 @@ def _is_srgb(profile: ImageCms.ImageCmsProfile) -> bool:
     return "srgb" in ImageCms.getProfileDescription(profile).lower()
 
 
-def _to_srgb(image: Image.Image, icc: bytes) -> tuple[Image.Image, bytes | None]:
-    """Colour-manage RGB/CMYK pixels into sRGB; on a broken profile keep pixels and profile."""
+# lcms colour-space signatures a profile must have to describe pixels of these modes.
+_PROFILE_SPACE = {"L": "GRAY", "LA": "GRAY", "RGB": "RGB", "RGBA": "RGB", "CMYK": "CMYK"}
+
+
+def _usable_profile(icc: bytes | None, mode: str) -> ImageCms.ImageCmsProfile | None:
+    """The parsed profile if it is small, well-formed and for ``mode``'s colour space.
+
+    Anything else is dropped so that random bytes sent as a "profile" never reach
+    the result; the pixels are then taken as sRGB, as for a file without one.
+    """
+    if not icc:
+        return None
+    if len(icc) > MAX_PROFILE_BYTES:
+        log.info("Dropping a colour profile of %d bytes", len(icc))
+        return None
     try:
         profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        space = str(profile.profile.xcolor_space).strip()
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError, AttributeError) as exc:
+        log.info("Dropping an unreadable colour profile: %s", exc)
+        return None
+    if space != _PROFILE_SPACE.get(mode):
+        log.info("Dropping a %s colour profile on %s pixels", space, mode)
+        return None
+    return profile
+
+
+def _to_srgb(
+    image: Image.Image, icc: bytes, profile: ImageCms.ImageCmsProfile
+) -> tuple[Image.Image, bytes | None]:
+    """Colour-manage RGB/CMYK pixels into sRGB; if lcms cannot, drop the profile."""
+    try:
         if image.mode != "CMYK" and _is_srgb(profile):
             return image, icc
         alpha = image.getchannel("A") if image.mode == "RGBA" else None
@@ -301,12 +414,10 @@ def _to_srgb(image: Image.Image, icc: bytes) -> tuple[Image.Image, bytes | None]
             outputMode="RGB",
         )
     except (ImageCms.PyCMSError, OSError, ValueError, TypeError) as exc:
-        log.info("Unusable colour profile, kept as is: %s", exc)
-        if image.mode == "CMYK":
-            return image.convert("RGB"), None
-        return image, icc
+        log.info("Unusable colour profile, dropped: %s", exc)
+        return (image.convert("RGB") if image.mode == "CMYK" else image), None
     if converted is None:  # pragma: no cover - profileToProfile returns None only in place
-        return image, icc
+        return image, None
     if alpha is not None:
         converted.putalpha(alpha)
     return converted, _srgb_bytes()
@@ -335,7 +446,8 @@ def _normalise(image: Image.Image) -> tuple[Image.Image, bytes | None, bool]:
     """To L, LA, RGB or RGBA in sRGB; returns (image, profile to embed, is grey)."""
     icc = image.info.get("icc_profile") or None
     if image.mode in _SIXTEEN_BIT:
-        return _sixteen_to_eight(image), icc, True
+        eight = _sixteen_to_eight(image)
+        return eight, (icc if _usable_profile(icc, eight.mode) else None), True
     grey = image.mode in _GREY
     target = (
         _WITH_TRANSPARENCY.get(image.mode)
@@ -344,11 +456,14 @@ def _normalise(image: Image.Image) -> tuple[Image.Image, bytes | None, bool]:
     )
     if target is not None:
         image = image.convert(target)
+    profile = _usable_profile(icc, image.mode)
+    if profile is None:
+        icc = None
     if grey:
         # Grey profiles differ only in their tone curve: keep pixels and profile.
         return image, icc, True
-    if icc is not None and image.mode in ("RGB", "RGBA", "CMYK"):
-        image, icc = _to_srgb(image, icc)
+    if icc is not None and profile is not None:
+        image, icc = _to_srgb(image, icc, profile)
     if image.mode not in ("RGB", "RGBA"):
         image = image.convert("RGBA" if "A" in image.mode else "RGB")
     return image, icc, False
