@@ -13,6 +13,7 @@ import random
 import secrets
 import threading
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime, timedelta
 
 import attrs
@@ -202,6 +203,10 @@ class InlineWorkers:
 
     def __init__(self, pipeline: EnhancementPipeline) -> None:
         self.pipeline = pipeline
+
+    def reserve(self, count: int) -> AbstractContextManager[InlineWorkers]:  # noqa: ARG002
+        """Any batch is admitted: there is no queue, each job gets its own thread."""
+        return nullcontext(self)
 
     async def run(self, data: bytes, options: EnhanceOptions) -> JobResult:
         return await asyncio.to_thread(run_job, self.pipeline, data, options)

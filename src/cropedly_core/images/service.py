@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -41,14 +42,27 @@ class JobResult:
     colour: ColourStats
 
 
-class ImageWorkers(Protocol):
-    """Runs pipeline jobs away from the caller's event loop, with a time limit."""
+class JobRunner(Protocol):
+    """Runs one pipeline job away from the caller's event loop, with a time limit."""
 
     async def run(self, data: bytes, options: EnhanceOptions) -> JobResult:
         """The encoded result.
 
         Raises ``ImageRejected`` for a file the pipeline refuses, that crashes its
-        worker or that runs out of time, and ``Overloaded`` when the queue is full.
+        worker or that runs out of time.
+        """
+        ...
+
+
+class ImageWorkers(Protocol):
+    """Where jobs run: admits a batch whole, then runs its jobs."""
+
+    def reserve(self, count: int) -> AbstractContextManager[JobRunner]:
+        """Places for ``count`` jobs, all or none, held until the block is left.
+
+        Raises ``Overloaded`` at once when the queue cannot take them all, so a
+        busy answer never comes after some of the files were processed. Up to
+        ``count`` ``run`` calls on the runner use the places held.
         """
         ...
 
@@ -110,10 +124,15 @@ def clean_name(name: str) -> str:
 async def process_batch(
     workers: ImageWorkers, uploads: Sequence[Upload], options: EnhanceOptions
 ) -> list[JobResult]:
-    """Run every file; all results, or ``BatchRejected`` naming every refused file."""
-    outcomes = await asyncio.gather(
-        *(workers.run(u.data, options) for u in uploads), return_exceptions=True
-    )
+    """Run every file; all results, or ``BatchRejected`` naming every refused file.
+
+    The batch is admitted whole before any file is sent: ``Overloaded`` comes
+    before any decoding, never after part of the batch was processed.
+    """
+    with workers.reserve(len(uploads)) as runner:
+        outcomes = await asyncio.gather(
+            *(runner.run(u.data, options) for u in uploads), return_exceptions=True
+        )
     problems: list[FileProblem] = []
     encoded: list[JobResult] = []
     for upload, outcome in zip(uploads, outcomes, strict=True):
