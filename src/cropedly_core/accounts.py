@@ -167,6 +167,13 @@ class Accounts:
         self.users.update(updated)
         return updated
 
+    def origin_allowed(self, origin: str) -> bool:
+        """Whether some Enterprise account registered this browser origin (for CORS)."""
+        normalised = registrable_origin(origin)
+        if normalised is None:
+            return False
+        return any(u.plan.includes(Plan.ENTERPRISE) for u in self.users.with_origin(normalised))
+
     def _get(self, user_id: str) -> User:
         user = self.users.get(user_id)
         if user is None:
@@ -184,6 +191,8 @@ def require_plan(user: User, plan: Plan, origin: str | None = None) -> None:
 
     Server-side calls need at least ``plan`` (Pro for the API). Browser calls,
     recognised by their ``Origin`` header, need Enterprise and a registered origin.
+    ``null`` (sandboxed frames, ``file:`` and ``data:`` pages) is a browser call from
+    an origin that can never be registered.
     """
     if origin is not None:
         if not user.plan.includes(Plan.ENTERPRISE):
@@ -191,16 +200,26 @@ def require_plan(user: User, plan: Plan, origin: str | None = None) -> None:
                 Plan.ENTERPRISE.value,
                 "Calls from a browser (requests with an Origin) need the enterprise plan.",
             )
-        if normalise_origin(origin) not in user.origins:
-            raise OriginNotAllowed(f"The origin {origin!r} is not registered for this account.")
+        if registrable_origin(origin) not in user.origins:
+            raise OriginNotAllowed(
+                f"The origin {origin[:200]!r} is not registered for this account."
+            )
     if not user.plan.includes(plan):
         raise PlanRequired(plan.value)
+
+
+def registrable_origin(origin: str) -> str | None:
+    """The normalised origin, or None for one no account can register (``null``, junk)."""
+    try:
+        return normalise_origin(origin)
+    except InvalidInput:
+        return None
 
 
 def normalise_origin(origin: str) -> str:
     """``scheme://host[:port]`` in lower case, without a trailing slash."""
     value = origin.strip().rstrip("/").lower()
-    if "://" not in value or value.count("/") > 2:
+    if len(value) > 2048 or "://" not in value or value.count("/") > 2:
         raise InvalidInput(f"Not an origin: {origin!r} (expected scheme://host[:port]).", "origin")
     return value
 

@@ -92,13 +92,18 @@ def encode_cursor(seq: int) -> str:
     return base64.urlsafe_b64encode(f"s{seq}".encode()).rstrip(b"=").decode()
 
 
+MAX_SEQ = 2**63 - 1  # the largest integer a database row id holds
+
+
 def decode_cursor(cursor: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        seq = int(raw[1:]) if raw.startswith("s") else None
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        seq = None
-    if seq is None:
+    seq: int | None = None
+    if len(cursor) <= 32:  # a real cursor is about 10 characters
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+            seq = int(raw[1:]) if raw.startswith("s") and raw[1:].isdigit() else None
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            seq = None
+    if seq is None or not 0 <= seq <= MAX_SEQ:
         raise InvalidInput("The cursor is not one this API returned.", field="cursor")
     return seq
 
@@ -196,7 +201,7 @@ class Catalog:
         self.check_access(user, origin)
         wanted = list(dict.fromkeys(i.strip() for i in image_ids if i.strip()))
         if not wanted:
-            raise InvalidInput("Give at least one id in 'ids'.", field="ids")
+            raise InvalidInput("Give at least one image id.", field="ids")
         if len(wanted) > MAX_DELETE_IDS:
             raise InvalidInput(f"At most {MAX_DELETE_IDS} ids per call.", field="ids")
         deleted = self.images.delete_many(user.id, wanted)

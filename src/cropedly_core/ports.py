@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Protocol
 
 from cropedly_core.tokens import Claims, TokenGrant
-from cropedly_core.users import Plan, User
+from cropedly_core.users import User
 
 
 class Clock(Protocol):
@@ -41,6 +41,10 @@ class UserRepository(Protocol):
         """Replace the stored user with the same id; raises ``UserNotFound``."""
         ...
 
+    def with_origin(self, origin: str) -> list[User]:
+        """The users that registered exactly this (normalised) browser origin."""
+        ...
+
     def list(self) -> list[User]:
         """All users, oldest first."""
         ...
@@ -66,12 +70,6 @@ class TokenVerifier(Protocol):
     def verify(self, token: str, now: datetime) -> Claims:
         """Check signature, algorithm, expiry, issuer and audience; raise ``InvalidToken``."""
         ...
-
-
-class PlanDirectory(Protocol):
-    """Read-only view used by code that only needs to know a user's plan."""
-
-    def plan_of(self, user_id: str) -> Plan | None: ...
 
 
 class BlobStore(Protocol):

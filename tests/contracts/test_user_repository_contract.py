@@ -119,6 +119,24 @@ class TestUserRepositoryContract:
             repo.update(attrs.evolve(bob, email=ann.email))
         assert bob == repo.get(bob.id)
 
+    def test_with_origin_finds_exactly_the_accounts_that_registered_it(
+        self, make_repo: RepoFactory
+    ) -> None:
+        """with_origin() matches whole origins, never prefixes or other accounts' origins."""
+        repo = make_repo()
+        ann = attrs.evolve(_user(1, "ann@example.com"), origins=frozenset({"https://a.example"}))
+        bob = attrs.evolve(
+            _user(2, "bob@example.com"),
+            origins=frozenset({"https://a.example", "http://b.example:8080"}),
+        )
+        repo.add(ann)
+        repo.add(bob)
+        repo.add(_user(3, "cy@example.com"))
+        assert {ann.id, bob.id} == {u.id for u in repo.with_origin("https://a.example")}
+        assert [bob.id] == [u.id for u in repo.with_origin("http://b.example:8080")]
+        assert [] == repo.with_origin("https://a.exampl")
+        assert [] == repo.with_origin("null")
+
     def test_list_is_oldest_first(self, make_repo: RepoFactory) -> None:
         """list() orders by creation time, whatever the insertion order."""
         repo = make_repo()

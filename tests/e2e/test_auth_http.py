@@ -124,31 +124,41 @@ class TestLogin:
         fields: dict[str, str],
         missing: str,
     ) -> None:
-        """A missing form field gives 400 naming that field."""
-        body = assert_problem(client.post(LOGIN, **form(**fields)), 400)
+        """A missing form field gives 422 naming that field."""
+        body = assert_problem(client.post(LOGIN, **form(**fields)), 422)
         assert missing in body["detail"]
         assert [missing] == [e["field"] for e in body["errors"]]
 
     @pytest.mark.parametrize(
-        "request_kwargs",
+        ("request_kwargs", "status"),
         [
-            {},
-            {"json": {"email": "ann@example.com", "password": SECRET}},
-            {"content": b"\x00\xff garbage", "headers": {"content-type": "multipart/form-data"}},
-            {
-                "content": b"--zz\r\nbroken",
-                "headers": {"content-type": "multipart/form-data; boundary=zz"},
-            },
+            ({}, 422),
+            ({"json": {"email": "ann@example.com", "password": SECRET}}, 415),
+            (
+                {
+                    "content": b"\x00\xff garbage",
+                    "headers": {"content-type": "multipart/form-data"},
+                },
+                400,
+            ),
+            (
+                {
+                    "content": b"--zz\r\nbroken",
+                    "headers": {"content-type": "multipart/form-data; boundary=zz"},
+                },
+                400,
+            ),
         ],
         ids=["empty", "json", "no-boundary", "broken-multipart"],
     )
-    def test_malformed_body_is_400(
+    def test_malformed_body_is_a_4xx_problem(
         self,
         client: TestClient,  # type: ignore[type-arg]
         request_kwargs: dict[str, Any],
+        status: int,
     ) -> None:
-        """Bodies that are not the login form are a 400 problem, never a 500."""
-        assert_problem(client.post(LOGIN, **request_kwargs), 400)
+        """No body is missing fields (422), JSON 415, broken multipart 400: never a 500."""
+        assert_problem(client.post(LOGIN, **request_kwargs), status)
 
     def test_throttled_per_email(self, client: TestClient, ann: str) -> None:  # type: ignore[type-arg]
         """After 5 failures for one e-mail, even the right password gets 429 with Retry-After."""
@@ -332,9 +342,14 @@ class TestBodyLimit:
         response = small_client.post(LOGIN, **form(email="ann@example.com", password="x" * 5_000))
         assert_problem(response, 413)
 
-    @pytest.mark.parametrize("size", [0, 100, 1_500])
-    def test_normal_bodies_never_500(self, small_client: TestClient, size: int) -> None:  # type: ignore[type-arg]
-        """Bodies under the limit are answered by the route, never a 500."""
+    @pytest.mark.parametrize(("size", "status"), [(0, 401), (100, 401), (1_500, 422)])
+    def test_normal_bodies_never_500(
+        self, small_client: TestClient, size: int, status: int
+    ) -> None:  # type: ignore[type-arg]
+        """Bodies under the limit are answered by the route (a password over 256 is invalid)."""
         response = small_client.post(LOGIN, **form(email="ann@example.com", password="y" * size))
-        assert response.status_code in {401, 400, 422}
-        assert_problem(response, response.status_code)
+        body = assert_problem(response, status)
+        if status == 422:
+            assert [{"field": "password", "detail": "Expected `str` of length <= 256"}] == body[
+                "errors"
+            ]

@@ -2,114 +2,31 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from servers import create_user, cropedly, running_server, server_env
+
 EMAIL, PASSWORD, NAME = "ops@example.com", "a long operator secret", "Ops Person"
-STARTUP_TIMEOUT = 30.0
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     """The environment of every command: a fresh data folder, no model to load."""
-    return {
-        **os.environ,
-        "CROPEDLY_DATA_DIR": str(tmp_path / "data"),
-        "CROPEDLY_UPSCALER": "lanczos",
-        "CROPEDLY_IMAGE_WORKERS": "1",
-        "CROPEDLY_LOG_LEVEL": "WARNING",
-    }
-
-
-def cropedly(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the CLI with this interpreter (works in any venv)."""
-    return subprocess.run(
-        [sys.executable, "-m", "cropedly.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return server_env(tmp_path)
 
 
 @pytest.fixture
 def server(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
     """``cropedly serve`` on a free loopback port; yields its base URL."""
-    created = cropedly(
-        env,
-        "users",
-        "create",
-        "--email",
-        EMAIL,
-        "--password",
-        PASSWORD,
-        "--name",
-        NAME,
-        "--plan",
-        "pro",
-    )
-    assert 0 == created.returncode, created.stderr
-    port = free_port()
-    stderr_path = tmp_path / "server.stderr"
-    with stderr_path.open("w") as stderr:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "cropedly.cli",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(
-                    f"cropedly serve exited with {process.returncode}:\n{stderr_path.read_text()}"
-                )
-            try:
-                if httpx.get(f"{base}/health", timeout=1.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"cropedly serve not healthy after {STARTUP_TIMEOUT} s:\n{stderr_path.read_text()}"
-                )
-            time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    create_user(env, EMAIL, PASSWORD, NAME, "pro")
+    with running_server(env, tmp_path) as running:
+        yield running.base
 
 
 class TestServerProcess:

@@ -19,6 +19,7 @@ def wait_of(throttle: LoginThrottle, email: str, client: str, now: datetime) -> 
         throttle.release(email, client)
     return wait
 
+
 policies = st.builds(
     ThrottlePolicy,
     per_email=st.integers(1, 5),

@@ -55,6 +55,9 @@ class InMemoryUserRepository:
                 raise EmailTaken("An account with this e-mail already exists.")
             self._by_id[user.id] = user
 
+    def with_origin(self, origin: str) -> list[User]:
+        return [u for u in self.list() if origin in u.origins]
+
     def list(self) -> list[User]:
         return sorted(self._by_id.values(), key=lambda u: (u.created_at, u.id))
 

@@ -42,6 +42,16 @@ class SqliteUserRepository:
         except sqlite3.IntegrityError as exc:
             raise EmailTaken("An account with this e-mail already exists.") from exc
 
+    def with_origin(self, origin: str) -> list[User]:
+        with self._database.locked() as db:
+            rows = db.execute_returning_dicts(
+                "SELECT * FROM users WHERE EXISTS"
+                " (SELECT 1 FROM json_each(users.origins) WHERE json_each.value = ?)"
+                " ORDER BY created_at, id",
+                [origin],
+            )
+        return [_user(r) for r in rows]
+
     def list(self) -> list[User]:
         with self._database.locked() as db:
             rows = db.execute_returning_dicts("SELECT * FROM users ORDER BY created_at, id")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import enum
-from typing import Any
+from typing import TYPE_CHECKING
 
 import attrs
 import numpy as np
 from numpy.typing import NDArray
 
 from cropedly_core.errors import InvalidInput
+
+if TYPE_CHECKING:  # reference.py imports Pixels from here
+    from cropedly_core.images.reference import ColourStats
 
 Pixels = NDArray[np.uint8]
 """H x W x C, C = 3 (RGB) or 4 (RGBA), sRGB, 8 bits per channel."""
@@ -47,7 +50,7 @@ class EnhanceOptions:
     adjust: Adjust = Adjust.AUTO
     format: OutputFormat = OutputFormat.AUTO
     quality: int | None = None
-    reference: Any = None
+    reference: ColourStats | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.upscale not in UPSCALE_FACTORS:
@@ -71,8 +74,8 @@ class ImageLimits:
     max_file_bytes: int = 25_000_000
     max_pixels: int = 50_000_000
     max_files: int = 10
-    max_output_pixels: int = 200_000_000
-    seconds_per_image: float = 60.0
+    max_output_pixels: int = 100_000_000
+    seconds_per_image: float = 120.0
 
 
 @attrs.frozen

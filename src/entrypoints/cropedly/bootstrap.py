@@ -215,7 +215,7 @@ def build_services(settings: Settings, *, start_workers: bool = True) -> Service
     ``start_workers=False`` runs images on a thread instead of worker processes
     (the CLI's one-shot commands).
     """
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     database = Database(settings.database_path)
     closers: list[Callable[[], None]] = [database.close]
     workers: ImageWorkers

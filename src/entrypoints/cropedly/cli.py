@@ -114,7 +114,7 @@ def _data_settings(*, create: bool, **overrides: object) -> Settings:
         pass
     elif create:
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)  # keys and hashes live here
         except OSError as exc:
             raise CliError(f"cannot create data folder {folder}: {exc.strerror or exc}") from None
         created = True

@@ -13,7 +13,7 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import cattrs
@@ -62,26 +62,31 @@ def _at_least(
     return check
 
 
-def _enum(kind: type[enum.StrEnum]) -> Callable[[Any], Any]:
-    def convert(value: Any) -> Any:
-        if isinstance(value, kind):
-            return value
-        text = str(value).strip()
-        for member in kind:
-            if text.lower() == member.value.lower():
-                return member
-        return value  # _one_of names the variable and the allowed values
-
-    return convert
+E = TypeVar("E", bound=enum.StrEnum)
 
 
-def _one_of(kind: type[enum.StrEnum]) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
-    def check(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if not isinstance(value, kind):
-            allowed = ", ".join(m.value for m in kind)
-            raise SettingsError(f"{_variable(attribute.name)}={value!r}: must be one of {allowed}.")
+def _member(kind: type[E], name: str, value: object) -> E:
+    """The member whose value matches case-insensitively, or one line naming the choices."""
+    if isinstance(value, kind):
+        return value
+    text = str(value).strip()
+    for member in kind:
+        if text.lower() == member.value.lower():
+            return member
+    allowed = ", ".join(m.value for m in kind)
+    raise SettingsError(f"{_variable(name)}={value!r}: must be one of {allowed}.")
 
-    return check
+
+def _upscaler(value: object) -> UpscalerKind:
+    return _member(UpscalerKind, "upscaler", value)
+
+
+def _smtp_security(value: object) -> SmtpSecurity:
+    return _member(SmtpSecurity, "smtp_security", value)
+
+
+def _log_level(value: object) -> LogLevel:
+    return _member(LogLevel, "log_level", value)
 
 
 def _url(_: Any, attribute: attrs.Attribute[Any], value: str) -> None:
@@ -152,9 +157,7 @@ class Settings:
     seconds_per_image: float = attrs.field(
         default=_LIMITS.seconds_per_image, validator=_at_least(1, 3600)
     )
-    upscaler: UpscalerKind = attrs.field(
-        default=UpscalerKind.ONNX, converter=_enum(UpscalerKind), validator=_one_of(UpscalerKind)
-    )
+    upscaler: UpscalerKind = attrs.field(default=UpscalerKind.ONNX, converter=_upscaler)
     onnx_threads: int = attrs.field(default=1, validator=_at_least(1, 64))
     login_failures_per_email: int = attrs.field(default=5, validator=POSITIVE)
     login_failures_per_client: int = attrs.field(default=20, validator=POSITIVE)
@@ -169,12 +172,8 @@ class Settings:
     smtp_sender: str = "cropedly@localhost"
     smtp_username: str = ""
     smtp_password: str = attrs.field(default="", repr=False)
-    smtp_security: SmtpSecurity = attrs.field(
-        default=SmtpSecurity.NONE, converter=_enum(SmtpSecurity), validator=_one_of(SmtpSecurity)
-    )
-    log_level: LogLevel = attrs.field(
-        default=LogLevel.INFO, converter=_enum(LogLevel), validator=_one_of(LogLevel)
-    )
+    smtp_security: SmtpSecurity = attrs.field(default=SmtpSecurity.NONE, converter=_smtp_security)
+    log_level: LogLevel = attrs.field(default=LogLevel.INFO, converter=_log_level)
 
     @property
     def database_path(self) -> Path:
@@ -234,10 +233,10 @@ def _structure(field: attrs.Attribute[Any], raw: str) -> object:
     if len(raw) > 4096:
         raise SettingsError(f"{_variable(field.name)}: longer than 4096 characters.")
     try:
-        value = _CONVERTER.structure(raw.strip() if kind is not str else raw, kind)
+        value: object = _CONVERTER.structure(raw.strip() if kind is not str else raw, kind)
     except (ValueError, cattrs.BaseValidationError):
         expected = {int: "a whole number", float: "a number"}.get(kind, "a value")
         raise SettingsError(f"{_variable(field.name)}={raw!r}: must be {expected}.") from None
-    if kind is float and math.isnan(value):  # NaN passes every comparison
+    if isinstance(value, float) and math.isnan(value):  # NaN passes every comparison
         raise SettingsError(f"{_variable(field.name)}={raw!r}: must be a number.")
     return value

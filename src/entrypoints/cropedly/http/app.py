@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar, get
-from litestar.config.cors import CORSConfig
-from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
@@ -20,17 +18,21 @@ import cropedly
 from cropedly.bootstrap import Services
 from cropedly.http.auth import provide_user
 from cropedly.http.auth_routes import AuthController
-from cropedly.http.catalog_routes import CATALOG_ROUTES
+from cropedly.http.catalog_routes import CATALOG_ROUTES, CatalogViews
+from cropedly.http.cors import cors_middleware
+from cropedly.http.forms import MAX_PARTS
 from cropedly.http.image_routes import IMAGE_ROUTES
 from cropedly.http.openapi import complete_openapi, docs_plugins, operation_id
 from cropedly.http.problems import EXCEPTION_HANDLERS
+from cropedly.http.views import Downloads, SignedUrls
+from cropedly.settings import Settings
 
 log = logging.getLogger("cropedly")
 
 
 @get("/", summary="Service information", tags=["meta"], sync_to_thread=False)
-def index(services: NamedDependency[Services]) -> dict[str, Any]:
-    base = services.settings.base_url
+def index(settings: NamedDependency[Settings]) -> dict[str, Any]:
+    base = settings.base_url
     return {
         "name": "cropedly",
         "version": cropedly.__version__,
@@ -56,8 +58,8 @@ def health() -> dict[str, str]:
     tags=["auth"],
     sync_to_thread=False,
 )
-def jwks(services: NamedDependency[Services]) -> dict[str, Any]:
-    return services.jwks()
+def jwks(jwks_source: NamedDependency[Callable[[], dict[str, Any]]]) -> dict[str, Any]:
+    return jwks_source()
 
 
 async def _purge_periodically(services: Services) -> None:
@@ -71,6 +73,33 @@ async def _purge_periodically(services: Services) -> None:
         except Exception:
             log.exception("purging expired results failed; will retry")
         await asyncio.sleep(interval)
+
+
+def _dependencies(services: Services) -> dict[str, Provide]:
+    """Each handler asks for the use cases it uses, never for the whole bag."""
+    urls = SignedUrls(services.links, services.settings.base_url, services.clock)
+    values: dict[str, object] = {
+        "settings": services.settings,
+        "accounts": services.accounts,
+        "images": services.images,
+        "catalog": services.catalog,
+        "resets": services.resets,
+        "urls": urls,
+        "downloads": Downloads(urls, services.blobs),
+        "catalog_views": CatalogViews(urls, services.images.result_ttl),
+        "jwks_source": services.jwks,
+    }
+    return {
+        name: Provide(_constant(value), use_cache=True, sync_to_thread=False)
+        for name, value in values.items()
+    }
+
+
+def _constant(value: object) -> Callable[[], Any]:
+    def provide() -> Any:
+        return value
+
+    return provide
 
 
 def create_app(
@@ -103,7 +132,7 @@ def create_app(
             *extra_handlers,
         ],
         dependencies={
-            "services": Provide(lambda: services, use_cache=True, sync_to_thread=False),
+            **_dependencies(services),
             "user": Provide(provide_user, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
@@ -111,14 +140,9 @@ def create_app(
         # limit and then answers 500 to bodies; tests check both 413 and no 500.
         request_max_body_size=settings.max_request_bytes,
         lifespan=[lifespan],
-        state=State({"services": services}),
-        cors_config=CORSConfig(
-            allow_origins=["*"],
-            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type"],
-            expose_headers=["Link", "Retry-After", "ETag", "Content-Range"],
-            max_age=600,
-        ),
+        middleware=[cors_middleware(services.accounts.origin_allowed)],
+        # Litestar's limit of parts applies where its own parser runs; ours has MAX_PARTS.
+        multipart_form_part_limit=MAX_PARTS,
         openapi_config=OpenAPIConfig(
             title="Cropedly API",
             version=cropedly.__version__,

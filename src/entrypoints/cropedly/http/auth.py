@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Request
 from litestar.di import NamedDependency
 
-from cropedly.bootstrap import Services
+from cropedly_core.accounts import Accounts
 from cropedly_core.errors import InvalidToken
 from cropedly_core.users import User
 
@@ -18,6 +18,8 @@ BEARER: list[dict[str, list[str]]] = [
 
 def bearer_token(request: Request[Any, Any, Any]) -> str:
     header = request.headers.get("authorization")
+    if header and len(header) > 8192:
+        raise InvalidToken("The Authorization header is too long to hold a token of ours.")
     if not header:
         raise InvalidToken("An Authorization: Bearer <token> header is required.")
     scheme, _, token = header.partition(" ")
@@ -26,9 +28,9 @@ def bearer_token(request: Request[Any, Any, Any]) -> str:
     return token.strip()
 
 
-def provide_user(request: Request[Any, Any, Any], services: NamedDependency[Services]) -> User:
+def provide_user(request: Request[Any, Any, Any], accounts: NamedDependency[Accounts]) -> User:
     """Dependency: the authenticated caller, or a 401 problem."""
-    return services.accounts.authenticate(bearer_token(request))
+    return accounts.authenticate(bearer_token(request))
 
 
 def client_address(request: Request[Any, Any, Any]) -> str:

@@ -1,42 +1,56 @@
-"""``/auth/v1``: register, login, me."""
+"""``/auth/v1``: register, login, me, forgot and reset password."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
+from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
+from litestar.dto import DataclassDTO
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
+from msgspec import Meta
 
-from cropedly.bootstrap import Services
 from cropedly.http.auth import BEARER, client_address
-from cropedly_core.users import User
+from cropedly.http.forms import bounded_form
+from cropedly.http.views import CAMEL, iso
+from cropedly_core.accounts import Accounts
+from cropedly_core.password_reset import PasswordResets
+from cropedly_core.passwords import MAX_LENGTH as MAX_PASSWORD_LENGTH
+from cropedly_core.users import MAX_EMAIL_LENGTH, User
+
+# Bounds checked while the form is parsed, before any other work (see forms.py).
+Email = Annotated[str, Meta(max_length=MAX_EMAIL_LENGTH)]
+Password = Annotated[str, Meta(max_length=MAX_PASSWORD_LENGTH)]
+Name = Annotated[str, Meta(max_length=200)]
+Token = Annotated[str, Meta(max_length=1024)]
+FORM = Body(media_type=RequestEncodingType.MULTI_PART)
 
 
 @dataclass
 class LoginForm:
-    email: str
-    password: str
+    email: Email
+    password: Password
 
 
 @dataclass
 class RegisterForm:
-    email: str
-    password: str
-    name: str
+    email: Email
+    password: Password
+    name: Name
 
 
 @dataclass
 class ForgotForm:
-    email: str
+    email: Email
 
 
 @dataclass
 class ResetForm:
-    token: str
-    password: str
+    token: Token
+    password: Password
 
 
 @dataclass
@@ -47,8 +61,8 @@ class Accepted:
 @dataclass
 class TokenResponse:
     token: str
-    tokenType: str  # noqa: N815 - the API's JSON names are camelCase
-    expiresAt: str  # noqa: N815
+    token_type: str
+    expires_at: str
 
 
 @dataclass
@@ -58,7 +72,7 @@ class Me:
     name: str
     plan: str
     authorities: list[str]
-    createdAt: str  # noqa: N815
+    created_at: str
 
 
 def me_of(user: User) -> Me:
@@ -68,7 +82,7 @@ def me_of(user: User) -> Me:
         name=user.name,
         plan=user.plan.value,
         authorities=user.authorities,
-        createdAt=user.created_at.isoformat(),
+        created_at=iso(user.created_at),
     )
 
 
@@ -84,18 +98,20 @@ class AuthController(Controller):
         description="Returns a JWT (Ed25519) valid 72 hours. Wrong e-mail, wrong password and "
         "Google accounts without a password all get the same 401. Failed logins are "
         "throttled per e-mail and per client address (429 with Retry-After).",
+        before_request=bounded_form,
+        return_dto=DataclassDTO[Annotated[TokenResponse, CAMEL]],
     )
     def login(
         self,
         request: Request[Any, Any, Any],
-        data: Annotated[LoginForm, Body(media_type=RequestEncodingType.MULTI_PART)],
-        services: NamedDependency[Services],
+        data: Annotated[LoginForm, FORM],
+        accounts: NamedDependency[Accounts],
     ) -> TokenResponse:
-        grant = services.accounts.login(data.email, data.password, client_address(request))
+        grant = accounts.login(data.email, data.password, client_address(request))
         return TokenResponse(
             token=grant.token,
-            tokenType="Bearer",
-            expiresAt=grant.expires_at.isoformat().replace("+00:00", "Z"),
+            token_type="Bearer",  # noqa: S106 - the OAuth token type, not a secret
+            expires_at=iso(grant.expires_at),
         )
 
     @post(
@@ -103,15 +119,28 @@ class AuthController(Controller):
         status_code=201,
         sync_to_thread=True,
         summary="Create a free account",
+        description="Sign-ups are rate limited per client address (429 with Retry-After).",
+        before_request=bounded_form,
+        return_dto=DataclassDTO[Annotated[Me, CAMEL]],
     )
     def register(
         self,
-        data: Annotated[RegisterForm, Body(media_type=RequestEncodingType.MULTI_PART)],
-        services: NamedDependency[Services],
+        request: Request[Any, Any, Any],
+        data: Annotated[RegisterForm, FORM],
+        accounts: NamedDependency[Accounts],
     ) -> Me:
-        return me_of(services.accounts.register(data.email, data.password, data.name))
+        user = accounts.register(
+            data.email, data.password, data.name, client=client_address(request)
+        )
+        return me_of(user)
 
-    @get("/me", sync_to_thread=False, summary="The caller's account", security=BEARER)
+    @get(
+        "/me",
+        sync_to_thread=False,
+        summary="The caller's account",
+        security=BEARER,
+        return_dto=DataclassDTO[Annotated[Me, CAMEL]],
+    )
     def me(self, user: NamedDependency[User]) -> Me:
         return me_of(user)
 
@@ -120,16 +149,22 @@ class AuthController(Controller):
         status_code=202,
         sync_to_thread=True,
         summary="Mail a password-reset token",
-        description="Always 202, whether or not the e-mail has an account. Google users "
+        description="Always 202, whether or not the e-mail has an account: the mail is sent "
+        "after the answer, so neither the answer nor its timing tells. Google users "
         "set their first password this way. At most 3 requests per e-mail per 30 minutes.",
+        before_request=bounded_form,
     )
     def forgot_password(
         self,
-        data: Annotated[ForgotForm, Body(media_type=RequestEncodingType.MULTI_PART)],
-        services: NamedDependency[Services],
-    ) -> Accepted:
-        services.resets.request(data.email)
-        return Accepted("If the e-mail has an account, a reset token is on its way.")
+        data: Annotated[ForgotForm, FORM],
+        resets: NamedDependency[PasswordResets],
+    ) -> Response[Accepted]:
+        accepted = resets.accept(data.email)
+        return Response(
+            Accepted("If the e-mail has an account, a reset token is on its way."),
+            status_code=202,
+            background=None if accepted is None else BackgroundTask(resets.send, accepted),
+        )
 
     @post(
         "/reset-password",
@@ -138,10 +173,11 @@ class AuthController(Controller):
         summary="Set a new password with a mailed reset token",
         description="The token works once and for 30 minutes; tokens issued before stop "
         "working. A weak password is refused with 422.",
+        before_request=bounded_form,
     )
     def reset_password(
         self,
-        data: Annotated[ResetForm, Body(media_type=RequestEncodingType.MULTI_PART)],
-        services: NamedDependency[Services],
+        data: Annotated[ResetForm, FORM],
+        resets: NamedDependency[PasswordResets],
     ) -> None:
-        services.resets.reset(data.token, data.password)
+        resets.reset(data.token, data.password)

@@ -3,50 +3,53 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated, Any
 
+import attrs
 from litestar import Request, Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 
-from cropedly.bootstrap import Services
 from cropedly.http.auth import BEARER
-from cropedly.http.image_routes import SignedLink, iso, origin_of, serve_signed, signed_url
 from cropedly.http.uploads import UploadOperation, read_uploads
-from cropedly_core.catalog import MAX_PAGE_SIZE, CatalogImage
+from cropedly.http.views import (
+    Downloads,
+    ReferenceImage,
+    ReferenceImageDTO,
+    SignedUrls,
+    iso,
+    origin_of,
+)
+from cropedly_core.catalog import MAX_PAGE_SIZE, Catalog, CatalogImage
 from cropedly_core.users import User
 
 BASE = "/images/v1/enterprise-resources/images"
 CATALOG_LINK = "catalog"
 TAGS = ["enterprise catalog"]
+MAX_ID_LENGTH = 64
 
 
-@dataclass
-class ReferenceImage:
-    id: str
-    url: str
-    mimeType: str  # noqa: N815 - the API's JSON names are camelCase
-    size: int
-    width: int
-    height: int
-    originalName: str  # noqa: N815
-    createdAt: str  # noqa: N815
+@attrs.frozen
+class CatalogViews:
+    """Metadata of reference images, with download links valid for ``link_ttl``."""
 
+    urls: SignedUrls
+    link_ttl: timedelta
 
-def reference_view(services: Services, entry: CatalogImage) -> ReferenceImage:
-    image = entry.image
-    expires = services.clock.now() + services.images.result_ttl
-    return ReferenceImage(
-        id=image.id,
-        url=signed_url(services, CATALOG_LINK, f"{BASE}/{image.id}/content", image.id, expires),
-        mimeType=image.mime_type,
-        size=image.size,
-        width=image.width,
-        height=image.height,
-        originalName=image.original_name,
-        createdAt=iso(image.created_at),
-    )
+    def view(self, entry: CatalogImage) -> ReferenceImage:
+        image = entry.image
+        expires = self.urls.clock.now() + self.link_ttl
+        return ReferenceImage(
+            id=image.id,
+            url=self.urls.url(CATALOG_LINK, f"{BASE}/{image.id}/content", image.id, expires),
+            mime_type=image.mime_type,
+            size=image.size,
+            width=image.width,
+            height=image.height,
+            original_name=image.original_name,
+            created_at=iso(image.created_at),
+        )
 
 
 @post(
@@ -63,12 +66,12 @@ def reference_view(services: Services, entry: CatalogImage) -> ReferenceImage:
 async def upload_references(
     request: Request[Any, Any, Any],
     user: NamedDependency[User],
-    services: NamedDependency[Services],
+    catalog: NamedDependency[Catalog],
 ) -> None:
     origin = origin_of(request)
-    services.catalog.check_access(user, origin)
-    uploads, _ = await read_uploads(request)
-    await services.catalog.upload(user, uploads, origin)
+    catalog.check_access(user, origin)
+    uploads, _ = await read_uploads(request, catalog.limits.max_files)
+    await catalog.upload(user, uploads, origin)
 
 
 @get(
@@ -78,23 +81,24 @@ async def upload_references(
     summary="List reference images, newest first",
     description="Pages of `limit` items (default 50, at most 200); when more remain, a "
     '`Link: <…>; rel="next"` header gives the next page.',
+    return_dto=ReferenceImageDTO,
 )
 async def list_references(
     request: Request[Any, Any, Any],
+    *,
     user: NamedDependency[User],
-    services: NamedDependency[Services],
+    catalog: NamedDependency[Catalog],
+    catalog_views: NamedDependency[CatalogViews],
     limit: Annotated[int | None, QueryParameter(ge=1, le=MAX_PAGE_SIZE)] = None,
-    cursor: FromQuery[str | None] = None,
+    cursor: Annotated[str | None, QueryParameter(max_length=64)] = None,
 ) -> Response[list[ReferenceImage]]:
-    page = await asyncio.to_thread(
-        services.catalog.list_images, user, origin_of(request), limit, cursor
-    )
+    page = await asyncio.to_thread(catalog.list_images, user, origin_of(request), limit, cursor)
     headers = {}
     if page.next_cursor:
-        size = limit or services.catalog.page_size
-        base = services.settings.base_url
+        size = limit or catalog.page_size
+        base = catalog_views.urls.base_url
         headers["Link"] = f'<{base}{BASE}?limit={size}&cursor={page.next_cursor}>; rel="next"'
-    return Response([reference_view(services, e) for e in page.items], headers=headers)
+    return Response([catalog_views.view(e) for e in page.items], headers=headers)
 
 
 @get(
@@ -103,14 +107,17 @@ async def list_references(
     security=BEARER,
     summary="One reference image's metadata",
     sync_to_thread=True,
+    return_dto=ReferenceImageDTO,
 )
 def get_reference(
     request: Request[Any, Any, Any],
     image_id: FromPath[str],
+    *,
     user: NamedDependency[User],
-    services: NamedDependency[Services],
+    catalog: NamedDependency[Catalog],
+    catalog_views: NamedDependency[CatalogViews],
 ) -> ReferenceImage:
-    return reference_view(services, services.catalog.get(user, image_id, origin_of(request)))
+    return catalog_views.view(catalog.get(user, image_id[:MAX_ID_LENGTH], origin_of(request)))
 
 
 @delete(
@@ -126,11 +133,11 @@ def get_reference(
 def delete_references(
     request: Request[Any, Any, Any],
     user: NamedDependency[User],
-    services: NamedDependency[Services],
-    ids: FromQuery[list[str] | None] = None,
+    catalog: NamedDependency[Catalog],
+    ids: Annotated[list[str] | None, QueryParameter(max_items=100)] = None,
 ) -> None:
-    wanted = [part for value in ids or [] for part in value.split(",")]
-    services.catalog.delete(user, wanted, origin_of(request))
+    wanted = [part[:MAX_ID_LENGTH] for value in ids or [] for part in value.split(",")]
+    catalog.delete(user, wanted, origin_of(request))
 
 
 @get(
@@ -142,12 +149,14 @@ def delete_references(
 def download_reference(
     request: Request[Any, Any, Any],
     image_id: FromPath[str],
+    *,
     expires: FromQuery[str],
     sig: FromQuery[str],
-    services: NamedDependency[Services],
+    catalog: NamedDependency[Catalog],
+    downloads: NamedDependency[Downloads],
 ) -> Response[bytes]:
-    link = SignedLink(CATALOG_LINK, image_id, expires, sig)
-    return serve_signed(request, services, link, lambda i: services.catalog.by_id(i).image)
+    link = (CATALOG_LINK, image_id, expires, sig)
+    return downloads.serve(request, link, lambda i: catalog.by_id(i).image)
 
 
 CATALOG_ROUTES = [

@@ -28,7 +28,8 @@ from cropedly_core.errors import (
 )
 
 log = logging.getLogger("cropedly.http")
-_BACKTICKED = re.compile(r"`\$?\.?([A-Za-z_][A-Za-z0-9_\[\]]*)`")
+# msgspec names a missing field in backticks: "Object missing required field `email`".
+_BACKTICKED = re.compile(r"field `\$?\.?([A-Za-z_][A-Za-z0-9_\[\]]*)`")
 
 PROBLEM_BASE = "https://cropedly.com/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -47,6 +48,8 @@ _STATUS: list[tuple[type[DomainError], int]] = [
     (NotFound, 404),
     (Overloaded, 503),
 ]
+# By slug, for errors whose class the edge need not import.
+_STATUS_BY_SLUG = {"storage-full": 507}
 
 # Why each refused file is refused decides its status code.
 IMAGE_STATUS = {
@@ -70,6 +73,7 @@ _HTTP_SLUGS = {
     405: "method-not-allowed",
     413: "request-too-large",
     415: "unsupported-media-type",
+    416: "range-not-satisfiable",
     429: "too-many-requests",
     500: "internal-error",
     503: "unavailable",
@@ -109,9 +113,14 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Res
     elif isinstance(exc, ImageRejected):
         status = IMAGE_STATUS.get(exc.slug, 422)
     else:
-        status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 400)
+        status = _STATUS_BY_SLUG.get(exc.slug) or next(
+            (code for kind, code in _STATUS if isinstance(exc, kind)), 400
+        )
     if isinstance(exc, TooManyAttempts | Overloaded):
         headers["Retry-After"] = str(exc.retry_after)
+    if status == 507:
+        headers["Retry-After"] = "60"
+        log.error("%s %s -> 507: %s", request.method, request.url.path, exc.detail)
     if status == 401:
         headers["WWW-Authenticate"] = (
             'Bearer error="invalid_token"' if isinstance(exc, InvalidToken) else "Bearer"
@@ -130,8 +139,12 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: Exception) -> R
     extra: dict[str, Any] = {}
     slug = _HTTP_SLUGS.get(status, f"http-{status}")
     detail = exc.detail
+    if status == 400 and detail == "Request Entity Too Large":
+        # Litestar's own multipart parser says so for too many parts, with a 400.
+        status, slug = 413, "request-too-large"
     if isinstance(exc, ValidationException):
-        slug, status = "invalid-input", 400
+        # Like the core's InvalidInput: one status for one problem type.
+        slug, status = "invalid-input", 422
         extra["errors"] = [
             {"field": _field_of(e), "detail": e.get("message")}
             for e in (exc.extra if isinstance(exc.extra, list) else [])
@@ -140,13 +153,16 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: Exception) -> R
         fields = [e["field"] for e in extra["errors"] if e["field"]]
         if fields:
             detail = f"Missing or invalid field(s): {', '.join(fields)}."
-    if status == 413:
+    if status == 413 and not detail.startswith("At most"):
         detail = "The request body is larger than this server accepts."
     if status >= 500:
         log.error("%s %s -> %s: %s", request.method, request.url.path, status, exc.detail)
         detail = "The server could not complete the request."
     title = {
-        400: "Invalid input" if slug == "invalid-input" else "Bad request",
+        400: "Bad request",
+        422: "Invalid input",
+        415: "Unsupported media type",
+        416: "Range not satisfiable",
         404: "Not found",
         405: "Method not allowed",
         413: "Request too large",
@@ -155,12 +171,12 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: Exception) -> R
 
 
 def _field_of(error: dict[str, Any]) -> str | None:
-    """The form field a validation message is about (msgspec names it in backticks)."""
-    found = _BACKTICKED.search(str(error.get("message", "")))
-    if found:
-        return found.group(1)
+    """The form field a validation message is about: its key, or named in the message."""
     key = error.get("key")
-    return None if key in (None, "data") else str(key)
+    if key not in (None, "data"):
+        return str(key)
+    found = _BACKTICKED.search(str(error.get("message", "")))
+    return found.group(1) if found else None
 
 
 def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -9,8 +9,10 @@ from litestar import Request
 from litestar.datastructures import UploadFile
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 
+from cropedly.http.forms import close_files, parse_form
 from cropedly_core.errors import InvalidInput
 from cropedly_core.images.model import Adjust, EnhanceOptions, OutputFormat
+from cropedly_core.images.reference import ColourStats
 from cropedly_core.images.service import Upload
 
 T = TypeVar("T")
@@ -18,27 +20,37 @@ T = TypeVar("T")
 FILE_FIELDS = ("images", "images[]")  # browser form libraries append "[]"
 
 
-async def read_uploads(request: Request[Any, Any, Any]) -> tuple[list[Upload], dict[str, str]]:
-    """The files under ``images``/``images[]`` in order, and the plain form fields."""
-    form = await request.form()
+async def read_uploads(
+    request: Request[Any, Any, Any], max_files: int
+) -> tuple[list[Upload], dict[str, str]]:
+    """The files under ``images``/``images[]`` in order, and the plain form fields.
+
+    The form is parsed with a bound on every part (``forms.parse_form``); files past
+    ``max_files`` are counted but not kept, so the core can name them in its refusal.
+    """
+    form = await parse_form(request, file_fields=FILE_FIELDS)
     uploads: list[Upload] = []
     fields: dict[str, str] = {}
-    for name, value in form.multi_items():
-        if isinstance(value, UploadFile):
-            if name not in FILE_FIELDS:
-                raise InvalidInput(
-                    f"Unexpected file field {name!r}; send files as 'images'.", field=name
-                )
-            uploads.append(Upload(name=value.filename or "image", data=await value.read()))
-            await value.close()
-        elif name in FILE_FIELDS:
-            raise InvalidInput("'images' must be files, not text fields.", field="images")
-        else:
-            fields[name] = str(value)
+    try:
+        for name, values in form.items():
+            for value in values:
+                if isinstance(value, UploadFile):
+                    if name not in FILE_FIELDS:
+                        raise InvalidInput(
+                            f"Unexpected file field {name!r}; send files as 'images'.", field=name
+                        )
+                    data = await value.read() if len(uploads) < max_files else b""
+                    uploads.append(Upload(name=value.filename or "image", data=data))
+                elif name in FILE_FIELDS:
+                    raise InvalidInput("'images' must be files, not text fields.", field="images")
+                else:
+                    fields[name] = value
+    finally:
+        await close_files(form)
     return uploads, fields
 
 
-def parse_options(fields: dict[str, str], reference: Any = None) -> EnhanceOptions:
+def parse_options(fields: dict[str, str], reference: ColourStats | None = None) -> EnhanceOptions:
     """``upscale``, ``adjust``, ``format`` and ``quality`` with clear 422s."""
     upscale = _choice(fields, "upscale", {"1": 1, "2": 2, "4": 4}, 1)
     adjust = _choice(fields, "adjust", {a.value: a for a in Adjust}, Adjust.AUTO)
@@ -46,7 +58,10 @@ def parse_options(fields: dict[str, str], reference: Any = None) -> EnhanceOptio
     quality: int | None = None
     raw_quality = fields.get("quality", "").strip()
     if raw_quality:
-        if not raw_quality.isdigit() or not 1 <= int(raw_quality) <= 100:
+        # At most three digits before int(): thousands of digits were a 500.
+        if not (len(raw_quality) <= 3 and raw_quality.isdecimal() and raw_quality.isascii()):
+            raise InvalidInput("quality must be a whole number from 1 to 100.", field="quality")
+        if not 1 <= int(raw_quality) <= 100:
             raise InvalidInput("quality must be a whole number from 1 to 100.", field="quality")
         quality = int(raw_quality)
     return EnhanceOptions(
