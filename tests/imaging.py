@@ -25,3 +25,24 @@ def png_bytes(width: int = 8, height: int = 6, mode: str = "RGB", fmt: str = "PN
     out = io.BytesIO()
     image.save(out, format=fmt)
     return out.getvalue()
+
+
+def animated_gif(frames: int, side: int) -> bytes:
+    """A GIF of ``frames`` full ``side`` x ``side`` frames, alternately black and white.
+
+    Pillow's ``save_all`` writes the first pairs; the repeating pair of frames is then
+    copied, because saving 1,500 megapixel frames with Pillow takes about 20 s.
+    """
+    dark, light = Image.new("L", (side, side), 0), Image.new("L", (side, side), 255)
+
+    def save(*images: Image.Image) -> bytes:
+        out = io.BytesIO()
+        images[0].save(out, "GIF", save_all=True, append_images=images[1:], duration=40, loop=0)
+        return out.getvalue()
+
+    two, four = save(dark, light), save(dark, light, dark, light)
+    head = two[:-1]  # without the trailer
+    assert four.startswith(head)
+    assert four.endswith(b";")
+    pair = four[len(head) : -1]
+    return head + pair * ((frames - 2) // 2) + b";"

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import os
 import statistics
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +23,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from PIL import Image
 
+from imaging import animated_gif
 from servers import Server, create_user, free_port, running_server, server_env
 
 pytestmark = pytest.mark.slow
@@ -170,6 +173,19 @@ class TestFinding2OriginNull:
         health = http.get("/health", headers={"Origin": origin})
         assert "access-control-allow-origin" not in health.headers
         assert "Origin" in health.headers.get("vary", "")
+
+
+class TestFinding3AnimatedImages:
+    def test_a_1500_frame_gif_costs_a_worker_milliseconds(self, http: httpx.Client) -> None:
+        """Only the first frame is read; before, seeking decoded every frame (the time limit)."""
+        headers = login(http, PRO)
+        gif = animated_gif(1500, 1000)
+        started = time.perf_counter()
+        response = http.post("/images/v1", files=[("images", ("many.gif", gif))], headers=headers)
+        seconds = time.perf_counter() - started
+        assert 200 == response.status_code, response.text
+        assert (1000, 1000) == (response.json()[0]["width"], response.json()[0]["height"])
+        assert seconds < 10, seconds  # mostly the encode of one megapixel frame
 
 
 class TestFinding5ForgotPasswordTiming:
@@ -341,3 +357,49 @@ class TestFinding9Smaller:
         assert "/images/v1/results/" in log  # the access log is on
         assert signature not in log
         assert "sig=REDACTED" in log
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MiB tmpfs for the blobs: a disk that fills up (the tests run as root)."""
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.fail(f"cannot mount a tmpfs for the full-disk test: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_is_507_and_reads_go_on(tmp_path: Path, small_disk: Path) -> None:
+    """Finding 9: a full blob store answers 507 storage-full; health and downloads keep working."""
+    env = server_env(tmp_path, blob_url=str(small_disk))
+    create_user(env, PRO, PASSWORD, "Pro", "pro")
+    with (
+        running_server(env, tmp_path) as server,
+        httpx.Client(base_url=server.base, timeout=30) as http,
+    ):
+        headers = login(http, PRO)
+        first = http.post("/images/v1", files=[("images", ("a.png", png()))], headers=headers)
+        assert 200 == first.status_code, first.text
+        (small_disk / "filler").write_bytes(b"\0" * (2 * 1024 * 1024 - 64 * 1024))
+        noise = Image.frombytes("RGB", (600, 600), os.urandom(600 * 600 * 3))  # PNG can't shrink it
+        buffer = io.BytesIO()
+        noise.save(buffer, "PNG")
+        full = http.post(
+            "/images/v1", files=[("images", ("big.png", buffer.getvalue()))], headers=headers
+        )
+        body = assert_problem(full, 507, "storage-full")
+        assert full.headers["retry-after"]
+        assert "Traceback" not in body["detail"]
+        assert 200 == http.get("/health").status_code
+        assert 200 == http.get(first.json()[0]["url"]).status_code
+        leftovers = [p.name for p in small_disk.iterdir() if p.name != "filler"]
+        assert len(leftovers) <= 1, leftovers  # the first result's folder only, no partial file

@@ -29,6 +29,7 @@ from cropedly_adapters.sqlite_results import SqliteResultRepository
 from cropedly_core.errors import ImageRejected, StorageFull
 from cropedly_core.images.model import Adjust, EnhanceOptions
 from cropedly_core.images.results import StoredImage
+from imaging import animated_gif
 
 CODEC = PillowCodec()
 PIPELINE = default_pipeline()
@@ -37,27 +38,6 @@ AS_IS = EnhanceOptions(adjust=Adjust.NONE)
 RED, BLUE, GREEN = (200, 30, 30), (30, 30, 200), (30, 200, 30)
 
 # ------------------------------------------------------------------ animated files
-
-
-def animated_gif(frames: int, side: int) -> bytes:
-    """A GIF of ``frames`` full ``side`` x ``side`` frames, alternately black and white.
-
-    Pillow's ``save_all`` writes the first pairs; the repeating pair of frames is then
-    copied, because saving 1,500 megapixel frames with Pillow takes about 20 s.
-    """
-    dark, light = Image.new("L", (side, side), 0), Image.new("L", (side, side), 255)
-
-    def save(*images: Image.Image) -> bytes:
-        out = io.BytesIO()
-        images[0].save(out, "GIF", save_all=True, append_images=images[1:], duration=40, loop=0)
-        return out.getvalue()
-
-    two, four = save(dark, light), save(dark, light, dark, light)
-    head = two[:-1]  # without the trailer
-    assert four.startswith(head)
-    assert four.endswith(b";")
-    pair = four[len(head) : -1]
-    return head + pair * ((frames - 2) // 2) + b";"
 
 
 def test_1500_frame_gif_is_read_in_milliseconds() -> None:

@@ -85,7 +85,7 @@ def run_job(pipeline: EnhancementPipeline, data: bytes, options: EnhanceOptions)
 def check_batch(uploads: Sequence[Upload], limits: ImageLimits) -> None:
     """Refuse a batch on counts and sizes alone, before any byte is decoded."""
     if not uploads:
-        raise InvalidInput("At least one file is needed in the 'images' field.", field="images")
+        raise InvalidInput("At least one image file is needed.", field="images")
     if len(uploads) > limits.max_files:
         raise BatchRejected(
             [
@@ -198,7 +198,7 @@ def store_all(
 
 @attrs.define
 class ImageService:
-    """``POST /images/v1`` and the result links, built from ports."""
+    """The enhance use case and its stored results, built from ports."""
 
     workers: ImageWorkers
     blobs: BlobStore
