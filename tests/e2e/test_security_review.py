@@ -30,6 +30,12 @@ pytestmark = pytest.mark.slow
 
 PASSWORD = "a long passphrase for tests"
 PRO, ENT = "pro@example.com", "ent@example.com"
+AUTH_FORMS = [
+    "/auth/v1/login",
+    "/auth/v1/register",
+    "/auth/v1/forgot-password",
+    "/auth/v1/reset-password",
+]
 
 
 def png(width: int = 16, height: int = 12) -> bytes:
@@ -235,30 +241,14 @@ class TestFinding5ForgotPasswordTiming:
 
 
 class TestFinding6OddInputIsA4xx:
-    @pytest.mark.parametrize(
-        "path",
-        [
-            "/auth/v1/login",
-            "/auth/v1/register",
-            "/auth/v1/forgot-password",
-            "/auth/v1/reset-password",
-        ],
-    )
+    @pytest.mark.parametrize("path", AUTH_FORMS)
     def test_non_utf8_text_field(self, http: httpx.Client, path: str) -> None:
         response = http.post(
             path, files={"email": (None, b"\xff\xfe@example.com"), "token": (None, b"\xc3")}
         )
         assert_problem(response, 422, "invalid-input")
 
-    @pytest.mark.parametrize(
-        "path",
-        [
-            "/auth/v1/login",
-            "/auth/v1/register",
-            "/auth/v1/forgot-password",
-            "/auth/v1/reset-password",
-        ],
-    )
+    @pytest.mark.parametrize("path", AUTH_FORMS)
     def test_file_part_with_empty_filename(self, http: httpx.Client, path: str) -> None:
         response = http.post(
             path, files={"email": ("", b"\x00\x01binary"), "password": ("", b"\xff")}

@@ -40,7 +40,9 @@ def origin_of(request: Request[Any, Any, Any]) -> str | None:
 
 
 @dataclass
-class EnhancedImage:
+class StoredImageView:
+    """What the API says of any stored image: a result or a reference image."""
+
     id: str
     url: str
     mime_type: str
@@ -48,18 +50,15 @@ class EnhancedImage:
     width: int
     height: int
     original_name: str
+
+
+@dataclass
+class EnhancedImage(StoredImageView):
     expires_at: str
 
 
 @dataclass
-class ReferenceImage:
-    id: str
-    url: str
-    mime_type: str
-    size: int
-    width: int
-    height: int
-    original_name: str
+class ReferenceImage(StoredImageView):
     created_at: str
 
 
