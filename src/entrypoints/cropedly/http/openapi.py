@@ -13,6 +13,7 @@ renders with no internet access.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +21,11 @@ from typing import Any
 
 from litestar import Litestar
 from litestar.datastructures import CacheControlHeader
+from litestar.enums import HttpMethod, MediaType
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.plugins import OpenAPIRenderPlugin, RedocRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import (
+    OpenAPI,
     OpenAPIHeader,
     OpenAPIMediaType,
     OpenAPIResponse,
@@ -32,6 +35,7 @@ from litestar.openapi.spec import (
     Schema,
 )
 from litestar.router import Router
+from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
 from litestar.types import Method
 
@@ -50,12 +54,19 @@ IMAGE_MEDIA_TYPES = tuple(traits.mime_type for traits in TRAITS.values())
 
 # ------------------------------------------------------------------ problem types
 # Grouped as problems.py answers them; each operation lists the groups it can meet.
-FORM_400 = ("invalid-input", "bad-request")  # missing form field / malformed multipart
-QUERY_400 = ("invalid-input",)  # a query parameter missing or out of range
+MALFORMED_400 = ("bad-request",)  # a multipart body without boundary, or broken
 TOKEN_401 = ("invalid-token",)
 PLAN_403 = ("pro-plan-required", "enterprise-plan-required", "origin-not-allowed")
 ENTERPRISE_403 = ("enterprise-plan-required", "origin-not-allowed")
-BODY_413 = ("request-too-large",)
+LINK_403 = ("link-invalid",)
+BODY_413 = ("request-too-large",)  # the body, or more form parts than accepted
+NOT_FORM_415 = ("unsupported-media-type",)  # a body that is not multipart/form-data
+FIELDS_422 = ("invalid-input",)  # a form field or query parameter missing or invalid
+RANGE_416 = ("range-not-satisfiable",)
+# Refused image files: a batch is refused whole with `images-rejected` and its `errors`
+# name each file with its own type; when those types map to different statuses the
+# answer is 400 (problems.batch_status).
+FILES_400 = ("bad-request", "images-rejected")
 FILES_413 = (
     "request-too-large",
     "file-too-large",
@@ -64,7 +75,7 @@ FILES_413 = (
     "too-many-files",
     "images-rejected",
 )
-FILES_415 = ("unsupported-format", "images-rejected")
+FILES_415 = ("unsupported-media-type", "unsupported-format", "images-rejected")
 FILES_422 = (
     "invalid-input",
     "corrupt-image",
@@ -73,9 +84,8 @@ FILES_422 = (
     "processing-failed",
     "images-rejected",
 )
-# A batch whose refused files have different statuses answers 400 (problems.batch_status).
-FILES_400 = ("bad-request", "images-rejected")
-LINK_403 = ("link-invalid",)
+BUSY_503 = ("overloaded",)
+FULL_507 = ("storage-full",)
 SERVER_500 = ("internal-error",)
 
 REASONS = {
@@ -95,11 +105,12 @@ REASONS = {
 }
 # Notes that say more than the problem types do.
 NOTES = {
-    400: "`errors[].field` names each missing or invalid field.",
     401: "Send `Authorization: Bearer <token>` from POST /auth/v1/login.",
+    415: "Send the body as `multipart/form-data`.",
+    422: "`errors[].field` names the field or parameter.",
     429: "Wait `Retry-After` seconds.",
     503: "Too many images are being processed; retry after `Retry-After` seconds.",
-    507: "The server's storage is full; nothing was stored.",
+    507: "The server's disk is full; nothing was stored. Retry after `Retry-After` seconds.",
 }
 
 
@@ -114,8 +125,13 @@ class Documented:
     notes: Mapping[int, str] = field(default_factory=dict)
 
 
-_REF = "Enterprise: `referenceId` names no image of the caller's catalog."
 CATALOG = "/images/v1/enterprise-resources/images"
+_FORM = {400: MALFORMED_400, 413: BODY_413, 415: NOT_FORM_415, 422: FIELDS_422}
+_LINK_NOTES = {
+    403: "The link's signature is wrong or it has expired.",
+    416: "The `Range` starts past the end of the file.",
+    422: "`expires` or `sig` is missing.",
+}
 
 # Operation id -> route and the statuses it can answer (read from the route modules
 # and problems.py; tests/e2e/test_openapi.py provokes each one and checks it is listed).
@@ -126,35 +142,37 @@ OPERATIONS: dict[str, Documented] = {
     "login": Documented(
         "POST",
         "/auth/v1/login",
-        {
-            400: FORM_400,
-            401: ("invalid-credentials",),
-            413: BODY_413,
-            429: ("too-many-attempts",),
+        {**_FORM, 401: ("invalid-credentials",), 429: ("too-many-attempts",), 507: FULL_507},
+        notes={
+            401: "Wrong e-mail, wrong password and password-less accounts alike.",
+            429: "Too many failed logins for the e-mail or from the client address; "
+            "wait `Retry-After` seconds.",
+            507: "Only when a stored password hash is upgraded at login.",
         },
-        notes={401: "Wrong e-mail, wrong password and password-less accounts alike."},
     ),
     "register": Documented(
         "POST",
         "/auth/v1/register",
         {
-            400: FORM_400,
+            **_FORM,
             409: ("email-taken",),
-            413: BODY_413,
             422: ("invalid-input", "weak-password"),
+            429: ("too-many-attempts",),
+            507: FULL_507,
         },
+        notes={429: "Too many sign-ups from the client address; wait `Retry-After` seconds."},
     ),
     "getMe": Documented("GET", "/auth/v1/me", {401: TOKEN_401}),
     "forgotPassword": Documented(
         "POST",
         "/auth/v1/forgot-password",
-        {400: FORM_400, 413: BODY_413, 429: ("too-many-attempts",)},
+        {**_FORM, 429: ("too-many-attempts",)},
         notes={429: "At most 3 requests per e-mail per 30 minutes."},
     ),
     "resetPassword": Documented(
         "POST",
         "/auth/v1/reset-password",
-        {400: FORM_400, 403: LINK_403, 413: BODY_413, 422: ("weak-password",)},
+        {**_FORM, 403: LINK_403, 422: ("invalid-input", "weak-password"), 507: FULL_507},
         notes={403: "The reset token is malformed, used, expired or superseded."},
     ),
     "enhanceImages": Documented(
@@ -168,24 +186,22 @@ OPERATIONS: dict[str, Documented] = {
             413: FILES_413,
             415: FILES_415,
             422: FILES_422,
-            503: ("overloaded",),
+            503: BUSY_503,
+            507: FULL_507,
         },
         notes={
-            400: "Malformed multipart, or refused files with different statuses "
-            "(each named in `errors`).",
-            404: _REF,
+            400: "A malformed multipart body, or refused files whose reasons have "
+            "different statuses (each file named in `errors`).",
+            404: "Enterprise: `referenceId` names no image of the caller's catalog.",
+            422: "An invalid option (`errors[].field`) or unusable files.",
         },
     ),
     "downloadResult": Documented(
         "GET",
         "/images/v1/results/{result_id}",
-        {400: QUERY_400, 403: LINK_403, 404: ("not-found",)},
+        {403: LINK_403, 404: ("not-found",), 416: RANGE_416, 422: FIELDS_422},
         download=True,
-        notes={
-            400: "`expires` or `sig` is missing.",
-            403: "The link's signature is wrong or it has expired.",
-            404: "The result is gone (expired and purged).",
-        },
+        notes={**_LINK_NOTES, 404: "The result is gone (expired and purged)."},
     ),
     "uploadReferenceImages": Documented(
         "POST",
@@ -197,14 +213,20 @@ OPERATIONS: dict[str, Documented] = {
             413: (*FILES_413, "quota-exceeded"),
             415: FILES_415,
             422: FILES_422,
-            503: ("overloaded",),
+            503: BUSY_503,
+            507: FULL_507,
+        },
+        notes={
+            400: "A malformed multipart body, or refused files whose reasons have "
+            "different statuses (each file named in `errors`).",
+            413: "`quota-exceeded`: the catalog would pass the account's quota.",
         },
     ),
     "listReferenceImages": Documented(
         "GET",
         CATALOG,
-        {400: QUERY_400, 401: TOKEN_401, 403: ENTERPRISE_403, 422: ("invalid-input",)},
-        notes={400: "`limit` is not a whole number from 1 to 200.", 422: "Unknown `cursor`."},
+        {401: TOKEN_401, 403: ENTERPRISE_403, 422: FIELDS_422},
+        notes={422: "`limit` is not a whole number from 1 to 200, or `cursor` is unknown."},
     ),
     "getReferenceImage": Documented(
         "GET",
@@ -215,19 +237,15 @@ OPERATIONS: dict[str, Documented] = {
     "deleteReferenceImages": Documented(
         "DELETE",
         CATALOG,
-        {401: TOKEN_401, 403: ENTERPRISE_403, 422: ("invalid-input",)},
+        {401: TOKEN_401, 403: ENTERPRISE_403, 422: FIELDS_422, 507: FULL_507},
         notes={422: "No id, or more than 100."},
     ),
     "downloadReferenceImage": Documented(
         "GET",
         f"{CATALOG}/{{image_id}}/content",
-        {400: QUERY_400, 403: LINK_403, 404: ("not-found",)},
+        {403: LINK_403, 404: ("not-found",), 416: RANGE_416, 422: FIELDS_422},
         download=True,
-        notes={
-            400: "`expires` or `sig` is missing.",
-            403: "The link's signature is wrong or it has expired.",
-            404: "The image was deleted.",
-        },
+        notes={**_LINK_NOTES, 404: "The image was deleted."},
     ),
 }
 _BY_ROUTE = {(d.method, d.path): operation_id for operation_id, d in OPERATIONS.items()}
@@ -330,6 +348,7 @@ _ERROR_HEADERS = {
     416: {"Content-Range": _header("`bytes */<size>`: the file's size.")},
     429: {"Retry-After": RETRY_AFTER},
     503: {"Retry-After": RETRY_AFTER},
+    507: {"Retry-After": RETRY_AFTER},
 }
 _BLOB_HEADERS = {
     "ETag": _header("Strong validator; send it back in `If-None-Match`."),
@@ -378,7 +397,6 @@ def download_responses() -> dict[str, OpenAPIResponse]:
             description="Not modified: `If-None-Match` matched the ETag. No body.",
             headers=dict(_BLOB_HEADERS),
         ),
-        "416": problem_response(416, ("http-416",), "The `Range` starts past the end."),
     }
 
 
@@ -398,11 +416,12 @@ def complete_openapi(app: Litestar) -> Litestar:
     Litestar builds the document once and caches it; it serves this one.
     """
     document = app.openapi_schema
+    _name_models_after_their_classes(app, document)
     document.components.schemas[PROBLEM] = problem_schema()
     for _, _, operation in _operations(document):
         documented = OPERATIONS.get(operation.operation_id or "")
         responses: dict[str, Any] = {
-            status: response
+            status: _json_when_unnamed(response)
             for status, response in (operation.responses or {}).items()
             if int(status) < 400  # Litestar's 400 is not a shape this server sends
         }
@@ -418,6 +437,96 @@ def complete_openapi(app: Litestar) -> Litestar:
             responses[str(status)] = problem_response(status, slugs, note)
         operation.responses = dict(sorted(responses.items()))
     return app
+
+
+def _json_when_unnamed(response: Any) -> Any:
+    """Litestar leaves the media type of a DTO handler's ``Response`` empty; it is JSON."""
+    if isinstance(response, OpenAPIResponse) and response.content and "" in response.content:
+        response.content = {
+            (key or MediaType.JSON.value): media for key, media in response.content.items()
+        }
+    return response
+
+
+def _name_models_after_their_classes(app: Litestar, document: OpenAPI) -> None:
+    """``Me`` rather than ``MeMeResponseBody`` (or, in a second app of the process, a dotted path).
+
+    Litestar names DTO models after the handler, and differently once a name was used
+    by an earlier app; the document should not depend on what ran before. Each DTO
+    model is renamed after its dataclass, unless another schema already has that
+    name and differs.
+    """
+    models = _response_models(app)
+    schemas = document.components.schemas
+    renames: dict[str, str] = {}
+    for _, _, operation in _operations(document):
+        model = models.get(operation.operation_id or "")
+        for status, response in (operation.responses or {}).items():
+            if model is None or not status.startswith("2"):
+                continue
+            for media in (getattr(response, "content", None) or {}).values():
+                old = _component_of(media.schema)
+                if old is not None and old != model and old in schemas:
+                    renames[old] = model
+    for old, new in renames.items():
+        schema = schemas[old]
+        existing = schemas.get(new)
+        if existing is not None and _untitled(existing) != _untitled(schema):
+            continue
+        del schemas[old]
+        schema.title = new
+        schemas.setdefault(new, schema)
+        _rewrite_refs(document, SCHEMA_REF + old, SCHEMA_REF + new, set())
+    document.components.schemas = dict(sorted(schemas.items()))
+
+
+SCHEMA_REF = "#/components/schemas/"
+
+
+def _response_models(app: Litestar) -> dict[str, str]:
+    """Operation id -> the class name of the model its return DTO serialises."""
+    models: dict[str, str] = {}
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            dto = handler.resolve_return_dto()
+            if dto is None:
+                continue
+            for method in handler.http_methods:
+                key = operation_id(handler, HttpMethod(method), route.path_components)
+                models[key] = dto.model_type.__name__
+    return models
+
+
+def _component_of(schema: Any) -> str | None:
+    if isinstance(schema, Schema) and isinstance(schema.items, Reference):
+        schema = schema.items
+    if isinstance(schema, Reference) and schema.ref.startswith(SCHEMA_REF):
+        return schema.ref.removeprefix(SCHEMA_REF)
+    return None
+
+
+def _untitled(schema: Schema) -> dict[str, Any]:
+    return {k: v for k, v in schema.to_schema().items() if k != "title"}
+
+
+def _rewrite_refs(node: Any, old: str, new: str, seen: set[int]) -> None:
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, Reference):
+        if node.ref == old:
+            node.ref = new
+    elif dataclasses.is_dataclass(node) and not isinstance(node, type):
+        for item in dataclasses.fields(node):
+            _rewrite_refs(getattr(node, item.name), old, new, seen)
+    elif isinstance(node, dict):
+        for value in node.values():
+            _rewrite_refs(value, old, new, seen)
+    elif isinstance(node, list | tuple):
+        for value in node:
+            _rewrite_refs(value, old, new, seen)
 
 
 # ---------------------------------------------------------------------- docs page
