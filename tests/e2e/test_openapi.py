@@ -74,6 +74,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 APT_CHROMIUM = "apt-get update && apt-get install -y --no-install-recommends chromium"
 MAX_REQUEST = 60_000
 MAX_FILE = 20_000
+LOGIN_FAILURES = 2
+SIGN_UPS = 3
 
 
 def operations(document: Document) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -322,7 +324,13 @@ class World:
         self.users = FillableUsers()
         self.hasher = FastPasswordHasher()
         self.services = in_memory_services(
-            Settings(upscaler="lanczos", max_request_bytes=MAX_REQUEST, max_file_bytes=MAX_FILE),
+            Settings(
+                upscaler="lanczos",
+                max_request_bytes=MAX_REQUEST,
+                max_file_bytes=MAX_FILE,
+                login_failures_per_email=LOGIN_FAILURES,
+                registrations_per_client=SIGN_UPS,
+            ),
             clock=ManualClock(),
             mail=self.outbox,
             blobs=self.blobs,
@@ -487,7 +495,7 @@ PROBES: list[tuple[str, int, Probe]] = [
     ("login", 200, lambda w: w.post(LOGIN, files=GOOD_LOGIN)),
     *form_probes("login", LOGIN, GOOD_LOGIN),
     ("login", 401, lambda w: w.post(LOGIN, files=BAD_LOGIN)),
-    ("login", 429, lambda w: repeat(6, lambda: w.post(LOGIN, files=BAD_LOGIN))),
+    ("login", 429, lambda w: repeat(LOGIN_FAILURES + 1, lambda: w.post(LOGIN, files=BAD_LOGIN))),
     ("login", 507, lambda w: w.rehash_on_login().disk_full().post(LOGIN, files=GOOD_LOGIN)),
     ("register", 201, lambda w: w.post(REGISTER, files=NEW)),
     *form_probes("register", REGISTER, NEW),
@@ -498,7 +506,7 @@ PROBES: list[tuple[str, int, Probe]] = [
     ),
     ("register", 422, lambda w: w.post(REGISTER, files={**NEW, "password": (None, "short")})),
     ("register", 422, lambda w: w.post(REGISTER, files={**NEW, "email": (None, "not-an-email")})),
-    ("register", 429, lambda w: repeat(11, lambda: w.post(REGISTER, files=NEW))),
+    ("register", 429, lambda w: repeat(SIGN_UPS + 1, lambda: w.post(REGISTER, files=NEW))),
     ("register", 507, lambda w: w.disk_full().post(REGISTER, files=NEW)),
     ("getMe", 200, lambda w: w.client.get("/auth/v1/me", headers=w.free)),
     ("getMe", 401, lambda w: w.client.get("/auth/v1/me")),
