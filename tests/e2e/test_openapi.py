@@ -12,10 +12,7 @@ import io
 import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -43,6 +40,7 @@ from cropedly_core.errors import StorageFull
 from cropedly_core.users import Plan, User
 from doubles import in_memory_services
 from imaging import PASSWORD, bearer, png_bytes
+from servers import running_server, server_env
 
 Client: TypeAlias = "TestClient[Any]"
 Document: TypeAlias = dict[str, Any]
@@ -681,62 +679,11 @@ class TestDocsPage:
 # ------------------------------------------- the docs page renders offline (Chromium)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
     """A real ``cropedly serve`` on a free loopback port; yields its base URL."""
-    env = {
-        **os.environ,
-        "CROPEDLY_DATA_DIR": str(tmp_path / "data"),
-        "CROPEDLY_UPSCALER": "lanczos",
-        "CROPEDLY_IMAGE_WORKERS": "1",
-        "CROPEDLY_LOG_LEVEL": "WARNING",
-    }
-    port = free_port()
-    log = tmp_path / "server.stderr"
-    with log.open("w") as stderr:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "cropedly.cli",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"cropedly serve exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{base}/health", timeout=1.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"cropedly serve not healthy after 30 s:\n{log.read_text()}")
-            time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with running_server(server_env(tmp_path), tmp_path) as running:
+        yield running.base
 
 
 def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
