@@ -30,7 +30,7 @@ from multiprocessing.process import BaseProcess
 from types import TracebackType
 
 from cropedly_core.errors import ImageRejected, Overloaded
-from cropedly_core.images.model import EnhanceOptions
+from cropedly_core.images.model import EnhanceOptions, ImageLimits
 from cropedly_core.images.pipeline import EnhancementPipeline
 from cropedly_core.images.service import JobResult, run_job
 
@@ -269,7 +269,7 @@ class ProcessWorkers:
         factory: PipelineFactory,
         processes: int = 2,
         queue_limit: int = 32,
-        seconds_per_image: float = 60.0,
+        seconds_per_image: float = ImageLimits().seconds_per_image,  # the one default
     ) -> None:
         context = multiprocessing.get_context("spawn")  # fork is unsafe in a threaded server
         self.processes = processes
