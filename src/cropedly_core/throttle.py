@@ -40,16 +40,25 @@ class SlidingWindow:
     def __len__(self) -> int:
         return len(self._events)
 
-    def wait(self, key: bytes, now: float, in_flight: int = 0) -> int:
-        """Seconds until one more event is allowed, 0 when it is allowed now."""
+    def wait(self, key: bytes, now: float, in_flight: int = 0, limit: int | None = None) -> int:
+        """Seconds until one more event is allowed, 0 when it is allowed now.
+
+        ``limit`` (at most the window's own) asks about a lower threshold.
+        """
+        limit = self.limit if limit is None else min(limit, self.limit)
         self._sweep(now)
         times = self._live(key, now)
         count = len(times) if times else 0
-        if count + in_flight < self.limit:
+        if count + in_flight < limit:
             return 0
-        if times is None or count < self.limit:
+        if times is None or count < limit:
             return 1  # only attempts still in flight fill the budget: they end soon
-        return max(1, math.ceil(times[-self.limit] + self.window - now))
+        return max(1, math.ceil(times[-limit] + self.window - now))
+
+    def count(self, key: bytes, now: float) -> int:
+        """Events of ``key`` inside the window."""
+        times = self._live(key, now)
+        return len(times) if times else 0
 
     def hit(self, key: bytes, now: float) -> None:
         self._sweep(now)
@@ -111,20 +120,32 @@ class ThrottlePolicy:
     """How many failures a key may have inside a sliding window.
 
     Attributes:
-        per_email: failures allowed for one e-mail in the window.
+        per_email: failures allowed for one e-mail in the window before the clients
+            that have been failing are locked out of it.
         per_client: failures allowed from one client address in the window.
         window: the sliding window.
         max_keys: keys kept per counter before the least recently used go.
+        per_email_all_clients: failures for one e-mail in the window after which
+            every client is locked out of it, also the ones that had not been failing.
     """
 
     per_email: int = 5
     per_client: int = 20
     window: timedelta = timedelta(minutes=15)
     max_keys: int = MAX_KEYS
+    per_email_all_clients: int = 50
 
 
 class LoginThrottle:
     """Failed logins per e-mail and per client address, kept in process memory.
+
+    A locked e-mail does not lock its owner out (OWASP Authentication Cheat Sheet,
+    "Account Lockout": a lockout that anyone can trigger is a denial of service):
+    past ``per_email`` failures only the clients that have themselves failed in the
+    window (or have an attempt in flight) are refused; a client with a clean record
+    still gets its attempts, and one failure puts it among the refused. An attacker
+    spread over many addresses gets one guess per address per window, and past
+    ``per_email_all_clients`` failures the e-mail is locked for every client.
 
     One server process keeps its own counters: with N workers an attacker gets
     at most N times the budget, which is still a hard bound (see operations docs).
@@ -133,7 +154,9 @@ class LoginThrottle:
     def __init__(self, policy: ThrottlePolicy | None = None) -> None:
         self.policy = policy or ThrottlePolicy()
         self._emails = SlidingWindow(
-            self.policy.per_email, self.policy.window, self.policy.max_keys
+            max(self.policy.per_email, self.policy.per_email_all_clients),
+            self.policy.window,
+            self.policy.max_keys,
         )
         self._clients = SlidingWindow(
             self.policy.per_client, self.policy.window, self.policy.max_keys
@@ -153,8 +176,15 @@ class LoginThrottle:
         """
         moment = now.timestamp()
         pairs = self._pairs(email, client)
+        (_, email_key), (_, client_key) = pairs
         with self._lock:
-            wait = max(w.wait(k, moment, self._pending.get(k, 0)) for w, k in pairs)
+            pending = self._pending.get
+            wait = self._clients.wait(client_key, moment, pending(client_key, 0))
+            failing = pending(client_key, 0) > 0 or self._clients.count(client_key, moment) > 0
+            # A client that has been failing meets the e-mail's low threshold, any other
+            # only the high one: the owner with the right password still gets in.
+            threshold = self.policy.per_email if failing else self.policy.per_email_all_clients
+            wait = max(wait, self._emails.wait(email_key, moment, pending(email_key, 0), threshold))
             if not wait:
                 for _, key in pairs:
                     self._pending[key] = self._pending.get(key, 0) + 1

@@ -24,6 +24,7 @@ policies = st.builds(
     ThrottlePolicy,
     per_email=st.integers(1, 5),
     per_client=st.integers(1, 8),
+    per_email_all_clients=st.integers(5, 10),
     window=st.integers(1, 600).map(lambda s: timedelta(seconds=s)),
 )
 # (milliseconds since the previous attempt, e-mail index, client index)
@@ -40,18 +41,22 @@ class TestLoginThrottle:
         """A caller who tries whenever allowed never gets more than N failures inside one window, per key."""
         throttle = LoginThrottle(policy)
         now = T0
-        allowed: dict[str, list[datetime]] = {}
+        allowed: dict[str, list[tuple[datetime, int]]] = {}
         for gap, email, client in attempts:
             now += timedelta(milliseconds=gap)
             if wait_of(throttle, f"e{email}", f"c{client}", now) == 0:
                 throttle.record_failure(f"e{email}", f"c{client}", now)
-                allowed.setdefault(f"e:{email}", []).append(now)
-                allowed.setdefault(f"c:{client}", []).append(now)
-        for key, times in allowed.items():
-            limit = policy.per_email if key.startswith("e:") else policy.per_client
-            for t in times:
-                inside = [s for s in times if t - policy.window < s <= t]
-                assert len(inside) <= limit, (key, t)
+                allowed.setdefault(f"e:{email}", []).append((now, client))
+                allowed.setdefault(f"c:{client}", []).append((now, client))
+        for key, events in allowed.items():
+            for t, _ in events:
+                inside = [c for s, c in events if t - policy.window < s <= t]
+                if key.startswith("c:"):
+                    assert len(inside) <= policy.per_client, (key, t)
+                else:
+                    # past per_email, only a client without failures gets one more try
+                    assert len(inside) <= policy.per_email + len(set(inside)), (key, t)
+                    assert len(inside) <= policy.per_email_all_clients, (key, t)
 
     @given(policy=policies, gaps=st.lists(st.integers(0, 5_000), min_size=1, max_size=10))
     def test_blocked_exactly_when_the_window_is_full(
@@ -143,10 +148,10 @@ class TestLoginThrottle:
     def test_reserve_counts_attempts_in_flight(self) -> None:
         """reserve() admits N attempts at once; the next waits a second, until one is released."""
         throttle = LoginThrottle(ThrottlePolicy(per_email=2, per_client=10))
-        assert [0, 0] == [throttle.reserve("e", f"c{n}", T0) for n in range(2)]
-        assert 1 == throttle.reserve("e", "c9", T0)
-        throttle.release("e", "c0")
-        assert 0 == throttle.reserve("e", "c9", T0)
+        assert [0, 0] == [throttle.reserve("e", "c", T0) for _ in range(2)]
+        assert 1 == throttle.reserve("e", "c", T0)
+        throttle.release("e", "c")
+        assert 0 == throttle.reserve("e", "c", T0)
 
     def test_released_successes_leave_no_trace(self) -> None:
         """Attempts released without a recorded failure never count against their client."""
@@ -157,3 +162,33 @@ class TestLoginThrottle:
             throttle.record_success(f"e{n}")
         assert 0 == wait_of(throttle, "new", "c", T0)
         assert {} == throttle._pending
+
+
+class TestLockoutSparesTheOwner:
+    """A locked e-mail refuses the clients that failed, not its owner (OWASP, "Account Lockout")."""
+
+    def test_a_client_without_failures_gets_through_a_locked_email(self) -> None:
+        """Five failures from an attacker lock the attacker out, not a client with a clean record."""
+        throttle = LoginThrottle(ThrottlePolicy(per_email=5, per_client=20))
+        for _ in range(5):
+            throttle.record_failure("victim@example.com", "attacker", T0)
+        assert wait_of(throttle, "victim@example.com", "attacker", T0) > 0
+        assert 0 == wait_of(throttle, "victim@example.com", "owner", T0)
+
+    def test_one_failure_puts_a_client_among_the_locked(self) -> None:
+        """A new address that fails once on a locked e-mail is refused next time."""
+        throttle = LoginThrottle(ThrottlePolicy(per_email=2, per_client=20))
+        for _ in range(2):
+            throttle.record_failure("e", "a", T0)
+        assert 0 == wait_of(throttle, "e", "b", T0)
+        throttle.record_failure("e", "b", T0)
+        assert wait_of(throttle, "e", "b", T0) > 0
+
+    def test_many_addresses_lock_the_email_for_everyone(self) -> None:
+        """Past per_email_all_clients failures the e-mail is locked for every client."""
+        throttle = LoginThrottle(ThrottlePolicy(per_email=2, per_client=20, per_email_all_clients=6))
+        for n in range(6):
+            assert 0 == wait_of(throttle, "e", f"c{n}", T0)
+            throttle.record_failure("e", f"c{n}", T0)
+        assert wait_of(throttle, "e", "owner", T0) > 0
+        assert 0 == wait_of(throttle, "e", "owner", T0 + timedelta(minutes=15))
