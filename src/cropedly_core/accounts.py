@@ -7,6 +7,7 @@ from datetime import timedelta
 import attrs
 
 from cropedly_core.errors import (
+    CurrentPasswordWrong,
     EmailTaken,
     InvalidCredentials,
     InvalidInput,
@@ -150,6 +151,35 @@ class Accounts:
         )
         self.users.update(updated)
         return updated
+
+    def change_password(
+        self, user: User, current: str, new: str, client: str = "unknown"
+    ) -> TokenGrant:
+        """A signed-in user's new password; every older token stops working.
+
+        The current password is checked under the login throttle: a stolen token
+        must not become a way to guess the password behind it. Accounts without a
+        password (Google sign-in) set their first one through forgot-password.
+        """
+        now = self.clock.now()
+        if user.password_hash is None:
+            raise CurrentPasswordWrong(
+                "This account has no password yet: set one through forgot-password."
+            )
+        wait = self.throttle.reserve(user.email, client, now)
+        if wait:
+            raise TooManyAttempts(wait)
+        try:
+            right = len(current) <= MAX_PASSWORD_LENGTH and self.hasher.verify(
+                user.password_hash, current
+            )
+            if not right:
+                self.throttle.record_failure(user.email, client, now)
+                raise CurrentPasswordWrong("The current password is not correct.")
+        finally:
+            self.throttle.release(user.email, client)
+        self.throttle.record_success(user.email)
+        return self.issuer.issue(self.set_password(user.id, new), now)
 
     def set_plan(self, email: str, plan: Plan) -> User:
         user = self.users.get_by_email(normalise_email(email))

@@ -52,6 +52,13 @@ class TooManyAttempts(DomainError):
         self.retry_after = retry_after
 
 
+class CurrentPasswordWrong(DomainError):
+    """A signed-in caller changing the password gave a wrong current one."""
+
+    slug = "current-password-wrong"
+    title = "Current password is wrong"
+
+
 class WeakPassword(DomainError):
     slug = "weak-password"
     title = "Password too weak"

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import html
 import logging
 from datetime import timedelta
+from functools import cache
+from importlib import resources
+from string import Template
 from typing import Protocol
 
 import attrs
@@ -28,11 +32,16 @@ _KIND = "password-reset"
 
 
 class Mailer(Protocol):
-    """Sends plain-text e-mail."""
+    """Sends e-mail: a plain-text body and, optionally, an HTML alternative."""
 
-    def send(self, to: str, subject: str, body: str) -> None:
+    def send(self, to: str, subject: str, body: str, html: str | None = None) -> None:
         """Deliver or raise ``OSError``; callers decide whether that matters."""
         ...
+
+
+@cache
+def _template(name: str) -> Template:
+    return Template(resources.files("cropedly_core.templates").joinpath(name).read_text("utf-8"))
 
 
 @attrs.define
@@ -45,6 +54,8 @@ class PasswordResets:
         mailer: delivers the mail.
         instructions: how to use the token, in the words of the caller's interface
             (the HTTP edge names its route and fields; the core speaks no HTTP).
+        reset_url: the page that takes the token from its fragment
+            (``<url>#token=...``), e.g. the console's reset page.
         sender_name: shown in the subject.
         lifetime: how long a token works.
         requests_per_window: reset mails per e-mail per ``lifetime``.
@@ -54,6 +65,7 @@ class PasswordResets:
     signer: LinkSigner
     mailer: Mailer
     instructions: str = "Use it with your new password to set it."
+    reset_url: str = "http://127.0.0.1:8000/console/reset"
     sender_name: str = "Cropedly"
     lifetime: timedelta = RESET_LIFETIME
     requests_per_window: int = 3
@@ -92,17 +104,24 @@ class PasswordResets:
         expires = self.accounts.clock.now() + self.lifetime
         stamp, signature = self.signer.sign(_KIND, f"{user.id}:{user.token_version}", expires)
         token = ".".join([_b64(user.id), str(stamp), signature])
-        minutes = int(self.lifetime.total_seconds() // 60)
-        body = (
-            f"Hello {user.name},\n\n"
-            f"someone (hopefully you) asked to set a new password for {user.email}.\n"
-            f"Your reset token, valid for {minutes} minutes and usable once:\n\n"
-            f"    {token}\n\n"
-            f"{self.instructions}\n"
-            "If you did not ask for this, ignore this message: nothing changes.\n"
+        subject = f"{self.sender_name}: reset your password"
+        # The token is URL-safe (base64url, digits, dots): it goes in the fragment as is,
+        # which browsers never send to a server, so no access log ever records it.
+        values = {
+            "name": user.name,
+            "email": user.email,
+            "minutes": str(int(self.lifetime.total_seconds() // 60)),
+            "token": token,
+            "link": f"{self.reset_url}#token={token}",
+            "instructions": self.instructions,
+            "subject": subject,
+        }
+        body = _template("reset_password.txt").substitute(values)
+        page = _template("reset_password.html").substitute(
+            {key: html.escape(value) for key, value in values.items()}
         )
         try:
-            self.mailer.send(user.email, f"{self.sender_name}: reset your password", body)
+            self.mailer.send(user.email, subject, body, page)
         except OSError as exc:
             # The caller must not learn more than for an unknown e-mail; the operator must.
             log.warning("could not send the password reset mail to account %s: %s", user.id, exc)

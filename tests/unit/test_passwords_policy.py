@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from cropedly_core.errors import WeakPassword
 from cropedly_core.passwords import MAX_LENGTH, MIN_LENGTH, breached, check_password
 from strategies import strong_passwords
-from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 # Well-known breached passwords of at least ten characters (RockYou, Xato and the
 # yearly "worst passwords" lists); the policy used to hold exactly these by hand.
@@ -48,7 +48,7 @@ class TestCheckPassword:
     def test_common_passwords_fail_in_any_case(self, common: str, data: st.DataObject) -> None:
         """Breach-list passwords are refused whatever their case."""
         variant = "".join(c.upper() if data.draw(st.booleans()) else c for c in common)
-        with pytest.raises(WeakPassword, match="common|guess"):
+        with pytest.raises(WeakPassword, match=r"common|guess"):
             check_password(variant)
 
     def test_the_top_of_a_public_breach_list_is_refused(self) -> None:

@@ -260,6 +260,7 @@ class SentMail:
     to: str
     subject: str
     body: str
+    html: str | None = None
 
 
 class InMemoryMailer:
@@ -268,5 +269,5 @@ class InMemoryMailer:
     def __init__(self) -> None:
         self.outbox: list[SentMail] = []
 
-    def send(self, to: str, subject: str, body: str) -> None:
-        self.outbox.append(SentMail(to, subject, body))
+    def send(self, to: str, subject: str, body: str, html: str | None = None) -> None:
+        self.outbox.append(SentMail(to, subject, body, html))

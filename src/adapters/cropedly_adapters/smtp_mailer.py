@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import smtplib
 import ssl
-from email.message import EmailMessage
+
+from cropedly_adapters.email_message import build_message
 
 
 class SmtpMailer:
@@ -25,12 +26,8 @@ class SmtpMailer:
         self._username, self._password = username, password
         self.security, self.timeout = security, timeout
 
-    def send(self, to: str, subject: str, body: str) -> None:
-        message = EmailMessage()
-        message["From"] = self.sender
-        message["To"] = to
-        message["Subject"] = subject
-        message.set_content(body)
+    def send(self, to: str, subject: str, body: str, html: str | None = None) -> None:
+        message = build_message(self.sender, to, subject, body, html)
         context = ssl.create_default_context()
         client: smtplib.SMTP
         if self.security == "tls":
@@ -46,7 +43,10 @@ class SmtpMailer:
 
 
 class NoMailer:
-    """Stands in when no SMTP server is configured: every send fails, and is logged."""
+    """Mail turned off on purpose (``CROPEDLY_MAILER=off``): every send fails, and is logged.
 
-    def send(self, to: str, subject: str, body: str) -> None:  # noqa: ARG002
-        raise OSError("no SMTP server is configured (CROPEDLY_SMTP_HOST)")
+    Never a silent default: without SMTP the outbox folder is the default.
+    """
+
+    def send(self, to: str, subject: str, body: str, html: str | None = None) -> None:  # noqa: ARG002
+        raise OSError("mail is turned off (CROPEDLY_MAILER=off)")

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from cropedly.settings import Settings, UpscalerKind
+from cropedly.settings import MailerKind, Settings, UpscalerKind
 from cropedly_adapters.argon2_hasher import Argon2PasswordHasher
 from cropedly_adapters.fsspec_blobs import FsspecBlobStore
 from cropedly_adapters.image_pipeline import default_pipeline
@@ -28,6 +28,7 @@ from cropedly_adapters.memory import (
     InMemoryTokens,
     InMemoryUserRepository,
 )
+from cropedly_adapters.outbox_mailer import OutboxMailer
 from cropedly_adapters.process_workers import ProcessWorkers
 from cropedly_adapters.smtp_mailer import NoMailer, SmtpMailer
 from cropedly_adapters.sqlite_catalog import SqliteCatalogRepository
@@ -105,8 +106,10 @@ def image_limits(settings: Settings) -> ImageLimits:
 
 
 def mailer(settings: Settings) -> Mailer:
-    if not settings.smtp_host:
+    if settings.mail is MailerKind.OFF:
         return NoMailer()
+    if settings.mail is MailerKind.OUTBOX:
+        return OutboxMailer(settings.outbox_dir, sender=settings.smtp_sender)
     return SmtpMailer(
         settings.smtp_host,
         settings.smtp_port,
@@ -115,6 +118,21 @@ def mailer(settings: Settings) -> Mailer:
         password=settings.smtp_password,
         security=settings.smtp_security.value,
     )
+
+
+def describe_mail(settings: Settings) -> tuple[int, str]:
+    """The start-up log line about password-reset mail, and its level."""
+    if settings.mail is MailerKind.OFF:
+        return logging.WARNING, (
+            "mail is turned off (CROPEDLY_MAILER=off): forgot-password answers 202 "
+            "but sends no reset mail"
+        )
+    if settings.mail is MailerKind.OUTBOX:
+        return logging.INFO, (
+            f"reset mail is written to {settings.outbox_dir.resolve()} as .eml files "
+            "(set CROPEDLY_SMTP_HOST to send it)"
+        )
+    return logging.INFO, f"reset mail goes through SMTP {settings.smtp_host}:{settings.smtp_port}"
 
 
 def catalog_quota(settings: Settings) -> Quota:
@@ -201,7 +219,13 @@ def _assemble(
         jwks=tokens.jwks if isinstance(tokens, JwtTokens) else dict,
         images=images,
         catalog=catalog,
-        resets=PasswordResets(accounts, links, mail, instructions=RESET_INSTRUCTIONS),
+        resets=PasswordResets(
+            accounts,
+            links,
+            mail,
+            instructions=RESET_INSTRUCTIONS,
+            reset_url=f"{settings.base_url}/console/reset",
+        ),
         links=links,
         blobs=blobs,
         clock=clock,

@@ -40,6 +40,13 @@ class SmtpSecurity(enum.StrEnum):
     TLS = "tls"
 
 
+class MailerKind(enum.StrEnum):
+    AUTO = "auto"  # SMTP when CROPEDLY_SMTP_HOST is set, else the outbox folder
+    OUTBOX = "outbox"
+    SMTP = "smtp"
+    OFF = "off"
+
+
 class LogLevel(enum.StrEnum):
     DEBUG = "DEBUG"
     INFO = "INFO"
@@ -83,6 +90,10 @@ def _upscaler(value: object) -> UpscalerKind:
 
 def _smtp_security(value: object) -> SmtpSecurity:
     return _member(SmtpSecurity, "smtp_security", value)
+
+
+def _mailer(value: object) -> MailerKind:
+    return _member(MailerKind, "mailer", value)
 
 
 def _log_level(value: object) -> LogLevel:
@@ -129,7 +140,9 @@ class Settings:
         catalog_max_bytes: bytes of reference images per enterprise account.
         catalog_page_size: default page size of the catalog listing.
         purge_interval_minutes: how often the server deletes expired results.
-        smtp_host: SMTP server for password-reset mail; empty disables mail.
+        mailer: ``auto`` (SMTP when ``smtp_host`` is set, else the outbox folder),
+            ``outbox``, ``smtp`` or ``off``.
+        smtp_host: SMTP server for password-reset mail.
         smtp_port: its port.
         smtp_sender: the From address.
         smtp_username: login, if the server needs one.
@@ -167,6 +180,7 @@ class Settings:
     catalog_max_bytes: int = attrs.field(default=2_000_000_000, validator=_at_least(0))
     catalog_page_size: int = attrs.field(default=50, validator=_at_least(1, 200))
     purge_interval_minutes: float = attrs.field(default=10.0, validator=_at_least(0.1))
+    mailer: MailerKind = attrs.field(default=MailerKind.AUTO, converter=_mailer)
     smtp_host: str = ""
     smtp_port: int = attrs.field(default=25, validator=_at_least(1, 65535))
     smtp_sender: str = "cropedly@localhost"
@@ -174,6 +188,21 @@ class Settings:
     smtp_password: str = attrs.field(default="", repr=False)
     smtp_security: SmtpSecurity = attrs.field(default=SmtpSecurity.NONE, converter=_smtp_security)
     log_level: LogLevel = attrs.field(default=LogLevel.INFO, converter=_log_level)
+
+    def __attrs_post_init__(self) -> None:
+        if self.mailer is MailerKind.SMTP and not self.smtp_host:
+            raise SettingsError("CROPEDLY_MAILER=smtp needs CROPEDLY_SMTP_HOST.")
+
+    @property
+    def mail(self) -> MailerKind:
+        """The mailer in use, ``auto`` resolved."""
+        if self.mailer is MailerKind.AUTO:
+            return MailerKind.SMTP if self.smtp_host else MailerKind.OUTBOX
+        return self.mailer
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
 
     @property
     def database_path(self) -> Path:

@@ -15,7 +15,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ControllerRouterHandler
 
 import cropedly
-from cropedly.bootstrap import Services
+from cropedly.bootstrap import Services, describe_mail
 from cropedly.http.auth import provide_user
 from cropedly.http.auth_routes import AuthController
 from cropedly.http.catalog_routes import CATALOG_ROUTES, CatalogViews
@@ -113,6 +113,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         log.info("cropedly %s ready", cropedly.__version__)
+        log.log(*describe_mail(services.settings))
         purger = asyncio.create_task(_purge_periodically(services))
         try:
             yield

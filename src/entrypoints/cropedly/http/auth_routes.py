@@ -19,6 +19,7 @@ from cropedly.http.views import CAMEL, iso
 from cropedly_core.accounts import Accounts
 from cropedly_core.password_reset import PasswordResets
 from cropedly_core.passwords import MAX_LENGTH as MAX_PASSWORD_LENGTH
+from cropedly_core.tokens import TokenGrant
 from cropedly_core.users import MAX_EMAIL_LENGTH, User
 
 # Bounds checked while the form is parsed, before any other work (see forms.py).
@@ -54,6 +55,12 @@ class ResetForm:
 
 
 @dataclass
+class ChangePasswordForm:
+    currentPassword: Password  # noqa: N815 - the form field's name in the API
+    newPassword: Password  # noqa: N815
+
+
+@dataclass
 class Accepted:
     detail: str
 
@@ -73,6 +80,14 @@ class Me:
     plan: str
     authorities: list[str]
     created_at: str
+
+
+def token_response(grant: TokenGrant) -> TokenResponse:
+    return TokenResponse(
+        token=grant.token,
+        token_type="Bearer",  # noqa: S106 - the OAuth token type, not a secret
+        expires_at=iso(grant.expires_at),
+    )
 
 
 def me_of(user: User) -> Me:
@@ -107,12 +122,7 @@ class AuthController(Controller):
         data: Annotated[LoginForm, FORM],
         accounts: NamedDependency[Accounts],
     ) -> TokenResponse:
-        grant = accounts.login(data.email, data.password, client_address(request))
-        return TokenResponse(
-            token=grant.token,
-            token_type="Bearer",  # noqa: S106 - the OAuth token type, not a secret
-            expires_at=iso(grant.expires_at),
-        )
+        return token_response(accounts.login(data.email, data.password, client_address(request)))
 
     @post(
         "/register",
@@ -181,3 +191,28 @@ class AuthController(Controller):
         resets: NamedDependency[PasswordResets],
     ) -> None:
         resets.reset(data.token, data.password)
+
+    @post(
+        "/password",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Change the caller's password",
+        description="Multipart fields `currentPassword` and `newPassword`. Every token "
+        "issued before stops working, the caller's too: the answer carries a fresh one. "
+        "A wrong current password is 403 and counts as a failed login (429 past the "
+        "limit); accounts without a password (Google) set one through forgot-password.",
+        security=BEARER,
+        before_request=bounded_form,
+        return_dto=DataclassDTO[Annotated[TokenResponse, CAMEL]],
+    )
+    def change_password(
+        self,
+        request: Request[Any, Any, Any],
+        data: Annotated[ChangePasswordForm, FORM],
+        user: NamedDependency[User],
+        accounts: NamedDependency[Accounts],
+    ) -> TokenResponse:
+        grant = accounts.change_password(
+            user, data.currentPassword, data.newPassword, client_address(request)
+        )
+        return token_response(grant)

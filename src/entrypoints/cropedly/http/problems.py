@@ -11,6 +11,7 @@ from litestar.exceptions import HTTPException, ValidationException
 
 from cropedly_core.errors import (
     BatchRejected,
+    CurrentPasswordWrong,
     DomainError,
     EmailTaken,
     ImageRejected,
@@ -39,6 +40,7 @@ _STATUS: list[tuple[type[DomainError], int]] = [
     (InvalidToken, 401),
     (TooManyAttempts, 429),
     (WeakPassword, 422),
+    (CurrentPasswordWrong, 403),
     (InvalidInput, 422),
     (EmailTaken, 409),
     (PlanRequired, 403),
