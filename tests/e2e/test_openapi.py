@@ -59,6 +59,7 @@ READABLE_IDS = {
     "getMe",
     "forgotPassword",
     "resetPassword",
+    "changePassword",
     "enhanceImages",
     "downloadResult",
     "uploadReferenceImages",
@@ -428,22 +429,30 @@ JSON = {"json": {"email": "a@example.com", "password": PASSWORD}}
 GOOD_LOGIN = form(email="pro@example.com", password=PASSWORD)
 BAD_LOGIN = form(email="pro@example.com", password="wrong password 1")
 NEW = form(email="new@example.com", password=PASSWORD, name="New")
+CHANGE = "/auth/v1/password"
+CHANGED = form(currentPassword=PASSWORD, newPassword="a fresh long passphrase 8")
+WRONG_CURRENT = form(currentPassword="wrong password 1", newPassword="a fresh long passphrase 8")
 Probe: TypeAlias = Callable[[World], httpx.Response]
 
 
 def form_probes(
-    operation_id: str, path: str, valid: dict[str, tuple[None, str]]
+    operation_id: str, path: str, valid: dict[str, tuple[None, str]], *, signed_in: bool = False
 ) -> list[tuple[str, int, Probe]]:
     """What any text form answers: malformed (400), too large (413), not multipart (415), incomplete (422)."""
     first = next(iter(valid))
+
+    def post(w: World, **kwargs: Any) -> httpx.Response:
+        headers = {**(w.free if signed_in else {}), **kwargs.pop("headers", {})}
+        return w.post(path, headers=headers, **kwargs)
+
     return [
-        (operation_id, 400, lambda w: w.post(path, **BROKEN)),  # type: ignore[arg-type]
-        (operation_id, 413, lambda w: w.post(path, files={**valid, first: (None, BIG)})),
-        (operation_id, 415, lambda w: w.post(path, **JSON)),  # type: ignore[arg-type]
+        (operation_id, 400, lambda w: post(w, **BROKEN)),
+        (operation_id, 413, lambda w: post(w, files={**valid, first: (None, BIG)})),
+        (operation_id, 415, lambda w: post(w, **JSON)),
         (
             operation_id,
             422,
-            lambda w: w.post(path, files={first: valid[first]} if len(valid) > 1 else {}),
+            lambda w: post(w, files={first: valid[first]} if len(valid) > 1 else {}),
         ),
     ]
 
@@ -535,6 +544,23 @@ PROBES: list[tuple[str, int, Probe]] = [
         lambda w: w.post(RESET, files=form(token=w.reset_token(), password="short")),
     ),
     ("resetPassword", 507, lambda w: w.reset_on_full_disk()),
+    ("changePassword", 200, lambda w: w.post(CHANGE, headers=w.free, files=CHANGED)),
+    *form_probes("changePassword", CHANGE, CHANGED, signed_in=True),
+    ("changePassword", 401, lambda w: w.post(CHANGE, files=CHANGED)),
+    ("changePassword", 403, lambda w: w.post(CHANGE, headers=w.free, files=WRONG_CURRENT)),
+    (
+        "changePassword",
+        422,
+        lambda w: w.post(CHANGE, headers=w.free, files={**CHANGED, "newPassword": (None, "short")}),
+    ),
+    (
+        "changePassword",
+        429,
+        lambda w: repeat(
+            LOGIN_FAILURES + 1, lambda: w.post(CHANGE, headers=w.free, files=WRONG_CURRENT)
+        ),
+    ),
+    ("changePassword", 507, lambda w: w.disk_full().post(CHANGE, headers=w.free, files=CHANGED)),
     ("enhanceImages", 200, lambda w: w.enhance(files=PNG)),
     *upload_probes("enhanceImages", lambda w, **kw: w.enhance(**kw)),
     ("enhanceImages", 401, lambda w: w.client.post("/images/v1", files=PNG)),

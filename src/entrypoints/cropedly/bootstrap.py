@@ -72,6 +72,7 @@ class Services:
         blobs: the blob store behind results and catalog images.
         clock: the clock the services share.
         closers: called on shutdown.
+        mail_note: the start-up log line (level, text) saying where reset mail goes.
     """
 
     settings: Settings
@@ -84,6 +85,7 @@ class Services:
     catalog: Catalog
     resets: PasswordResets
     closers: list[Callable[[], None]] = attrs.field(factory=list)
+    mail_note: tuple[int, str] = (logging.INFO, "reset mail is kept in memory (embedded)")
 
     def close(self) -> None:
         for close in reversed(self.closers):
@@ -181,6 +183,7 @@ def _assemble(
     links: LinkSigner,
     mail: Mailer,
     closers: list[Callable[[], None]] | None = None,
+    mail_note: tuple[int, str] | None = None,
 ) -> Services:
     """The use cases over whichever adapters the caller chose: one wiring for both builders."""
     accounts = Accounts(
@@ -230,6 +233,7 @@ def _assemble(
         blobs=blobs,
         clock=clock,
         closers=closers or [],
+        **({} if mail_note is None else {"mail_note": mail_note}),
     )
 
 
@@ -274,6 +278,7 @@ def build_services(settings: Settings, *, start_workers: bool = True) -> Service
         links=LinkSigner(load_or_create_secret(settings.keys_dir / "link-secret")),
         mail=mailer(settings),
         closers=closers,
+        mail_note=describe_mail(settings),
     )
 
 

@@ -15,10 +15,11 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ControllerRouterHandler
 
 import cropedly
-from cropedly.bootstrap import Services, describe_mail
+from cropedly.bootstrap import Services
 from cropedly.http.auth import provide_user
 from cropedly.http.auth_routes import AuthController
 from cropedly.http.catalog_routes import CATALOG_ROUTES, CatalogViews
+from cropedly.http.console import CONSOLE_ROUTES
 from cropedly.http.cors import cors_middleware
 from cropedly.http.forms import MAX_PARTS
 from cropedly.http.image_routes import IMAGE_ROUTES
@@ -113,7 +114,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         log.info("cropedly %s ready", cropedly.__version__)
-        log.log(*describe_mail(services.settings))
+        log.log(*services.mail_note)
         purger = asyncio.create_task(_purge_periodically(services))
         try:
             yield
@@ -130,6 +131,7 @@ def create_app(
             AuthController,
             *IMAGE_ROUTES,
             *CATALOG_ROUTES,
+            *CONSOLE_ROUTES,
             *extra_handlers,
         ],
         dependencies={

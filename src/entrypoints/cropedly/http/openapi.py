@@ -175,6 +175,23 @@ OPERATIONS: dict[str, Documented] = {
         {**_FORM, 403: LINK_403, 422: ("invalid-input", "weak-password"), 507: FULL_507},
         notes={403: "The reset token is malformed, used, expired or superseded."},
     ),
+    "changePassword": Documented(
+        "POST",
+        "/auth/v1/password",
+        {
+            **_FORM,
+            401: TOKEN_401,
+            403: ("current-password-wrong",),
+            422: ("invalid-input", "weak-password"),
+            429: ("too-many-attempts",),
+            507: FULL_507,
+        },
+        notes={
+            403: "The current password is wrong, or the account has none yet (Google: "
+            "use forgot-password).",
+            429: "Too many wrong current passwords; wait `Retry-After` seconds.",
+        },
+    ),
     "enhanceImages": Documented(
         "POST",
         "/images/v1",
