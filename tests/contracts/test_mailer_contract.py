@@ -133,7 +133,8 @@ class TestOutboxFiles:
         raw = outbox.messages()[0].read_bytes()
         message = message_from_bytes(raw, policy=policy.default)
         assert b"\r\n" in raw
-        assert message["Date"] and message["Message-ID"]
+        assert message["Date"]
+        assert message["Message-ID"]
         assert "noreply@cropedly.test" == str(message["From"])
 
     def test_an_unwritable_folder_raises_oserror(self, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeAlias
 from urllib.parse import urlsplit
@@ -31,11 +31,13 @@ from cropedly.http.problems import PROBLEM_BASE
 from cropedly.settings import Settings
 from cropedly_adapters.memory import (
     FastPasswordHasher,
+    InMemoryApiKeyRepository,
     InMemoryBlobStore,
     InMemoryMailer,
     InMemoryUserRepository,
     ManualClock,
 )
+from cropedly_core.api_keys import ApiKey
 from cropedly_core.errors import StorageFull
 from cropedly_core.users import Plan, User
 from doubles import in_memory_services
@@ -60,6 +62,10 @@ READABLE_IDS = {
     "forgotPassword",
     "resetPassword",
     "changePassword",
+    "createApiKey",
+    "listApiKeys",
+    "revokeApiKey",
+    "exchangeApiKey",
     "enhanceImages",
     "downloadResult",
     "uploadReferenceImages",
@@ -314,6 +320,27 @@ class FillableUsers(InMemoryUserRepository):
         super().update(user)
 
 
+class FillableKeys(InMemoryApiKeyRepository):
+    """API keys whose disk can be made full."""
+
+    full = False
+
+    def add(self, key: ApiKey) -> None:
+        if self.full:
+            raise StorageFull
+        super().add(key)
+
+    def delete(self, owner_id: str, key_id: str) -> bool:
+        if self.full:
+            raise StorageFull
+        return super().delete(owner_id, key_id)
+
+    def touch(self, key_id: str, when: datetime) -> None:
+        if self.full:
+            raise StorageFull
+        super().touch(key_id, when)
+
+
 class World:
     """An app with a Free, a Pro and an Enterprise account, small limits, a disk that can fill."""
 
@@ -321,6 +348,7 @@ class World:
         self.outbox = InMemoryMailer()
         self.blobs = FillableBlobs()
         self.users = FillableUsers()
+        self.keys = FillableKeys()
         self.hasher = FastPasswordHasher()
         self.services = in_memory_services(
             Settings(
@@ -335,6 +363,7 @@ class World:
             blobs=self.blobs,
             users=self.users,
             hasher=self.hasher,
+            api_keys=self.keys,
         )
         self.free = bearer(self.services, "free@example.com", Plan.FREE)
         self.pro = bearer(self.services, "pro@example.com", Plan.PRO)
@@ -342,8 +371,18 @@ class World:
         self.client: Client = TestClient(app=create_app(self.services))
 
     def disk_full(self) -> World:
-        self.blobs.full = self.users.full = True
+        self.blobs.full = self.users.full = self.keys.full = True
         return self
+
+    def exchange_on_full_disk(self) -> httpx.Response:
+        key = self.api_key()[1]
+        return self.disk_full().post(TOKEN, files=form(apiKey=key))
+
+    def api_key(self) -> tuple[str, str]:
+        """A new key of the Free account: (id, key)."""
+        created = self.post(KEYS, headers=self.free, files=form(name="probe"))
+        assert 201 == created.status_code, created.text
+        return created.json()["id"], created.json()["key"]
 
     def post(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.client.post(path, **kwargs)
@@ -430,6 +469,7 @@ GOOD_LOGIN = form(email="pro@example.com", password=PASSWORD)
 BAD_LOGIN = form(email="pro@example.com", password="wrong password 1")
 NEW = form(email="new@example.com", password=PASSWORD, name="New")
 CHANGE = "/auth/v1/password"
+KEYS, TOKEN = "/auth/v1/keys", "/auth/v1/token"
 CHANGED = form(currentPassword=PASSWORD, newPassword="a fresh long passphrase 8")
 WRONG_CURRENT = form(currentPassword="wrong password 1", newPassword="a fresh long passphrase 8")
 Probe: TypeAlias = Callable[[World], httpx.Response]
@@ -561,6 +601,47 @@ PROBES: list[tuple[str, int, Probe]] = [
         ),
     ),
     ("changePassword", 507, lambda w: w.disk_full().post(CHANGE, headers=w.free, files=CHANGED)),
+    ("createApiKey", 201, lambda w: w.post(KEYS, headers=w.free, files=form(name="ci"))),
+    *form_probes("createApiKey", KEYS, form(name="ci"), signed_in=True),
+    ("createApiKey", 401, lambda w: w.post(KEYS, files=form(name="ci"))),
+    (
+        "createApiKey",
+        409,
+        lambda w: repeat(21, lambda: w.post(KEYS, headers=w.free, files=form(name="ci"))),
+    ),
+    (
+        "createApiKey",
+        422,
+        lambda w: w.post(KEYS, headers=w.free, files=form(name="bad\x00name")),
+    ),
+    (
+        "createApiKey",
+        507,
+        lambda w: w.disk_full().post(KEYS, headers=w.free, files=form(name="ci")),
+    ),
+    ("listApiKeys", 200, lambda w: w.client.get(KEYS, headers=w.free)),
+    ("listApiKeys", 401, lambda w: w.client.get(KEYS)),
+    (
+        "revokeApiKey",
+        204,
+        lambda w: w.client.delete(f"{KEYS}/{w.api_key()[0]}", headers=w.free),
+    ),
+    ("revokeApiKey", 401, lambda w: w.client.delete(f"{KEYS}/abc")),
+    ("revokeApiKey", 404, lambda w: w.client.delete(f"{KEYS}/abc", headers=w.free)),
+    ("revokeApiKey", 422, lambda w: w.client.delete(f"{KEYS}/{'a' * 65}", headers=w.free)),
+    (
+        "revokeApiKey",
+        507,
+        lambda w: w.client.delete(f"{KEYS}/{w.api_key()[0]}", headers=w.disk_full().free),
+    ),
+    ("exchangeApiKey", 200, lambda w: w.post(TOKEN, files=form(apiKey=w.api_key()[1]))),
+    *form_probes("exchangeApiKey", TOKEN, form(apiKey="cpk_x")),
+    ("exchangeApiKey", 401, lambda w: w.post(TOKEN, files=form(apiKey="cpk_unknown"))),
+    (
+        "exchangeApiKey",
+        507,
+        lambda w: w.exchange_on_full_disk(),
+    ),
     ("enhanceImages", 200, lambda w: w.enhance(files=PNG)),
     *upload_probes("enhanceImages", lambda w, **kw: w.enhance(**kw)),
     ("enhanceImages", 401, lambda w: w.client.post("/images/v1", files=PNG)),

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 import attrs
 
+from cropedly_core.api_keys import ApiKey
 from cropedly_core.catalog import CatalogImage, Quota, check_quota
 from cropedly_core.errors import EmailTaken, InvalidToken, NotFound, UserNotFound
 from cropedly_core.images.model import EnhanceOptions
@@ -271,3 +272,36 @@ class InMemoryMailer:
 
     def send(self, to: str, subject: str, body: str, html: str | None = None) -> None:
         self.outbox.append(SentMail(to, subject, body, html))
+
+
+class InMemoryApiKeyRepository:
+    def __init__(self) -> None:
+        self._keys: dict[str, ApiKey] = {}
+        self._lock = threading.Lock()
+
+    def add(self, key: ApiKey) -> None:
+        with self._lock:
+            if key.id in self._keys or any(k.key_hash == key.key_hash for k in self._keys.values()):
+                raise ValueError("duplicate API key id or hash")
+            self._keys[key.id] = key
+
+    def get_by_hash(self, key_hash: str) -> ApiKey | None:
+        return next((k for k in self._keys.values() if k.key_hash == key_hash), None)
+
+    def list_for(self, owner_id: str) -> list[ApiKey]:
+        mine = [k for k in self._keys.values() if k.owner_id == owner_id]
+        return sorted(mine, key=lambda k: (k.created_at, k.id))
+
+    def delete(self, owner_id: str, key_id: str) -> bool:
+        with self._lock:
+            key = self._keys.get(key_id)
+            if key is None or key.owner_id != owner_id:
+                return False
+            del self._keys[key_id]
+            return True
+
+    def touch(self, key_id: str, when: datetime) -> None:
+        with self._lock:
+            key = self._keys.get(key_id)
+            if key is not None:
+                self._keys[key_id] = attrs.evolve(key, last_used_at=when)

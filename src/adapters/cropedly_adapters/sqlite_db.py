@@ -88,7 +88,29 @@ def _m3_catalog(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX catalog_owner_order ON catalog_images (owner_id, seq DESC)")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_users, _m2_results, _m3_catalog]
+def _m4_api_keys(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE api_keys (
+            id TEXT PRIMARY KEY,
+            owner_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            prefix TEXT NOT NULL,
+            key_hash TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            last_used_at TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX api_keys_owner ON api_keys (owner_id, created_at)")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _m1_users,
+    _m2_results,
+    _m3_catalog,
+    _m4_api_keys,
+]
 
 
 def _is_full(exc: BaseException) -> bool:

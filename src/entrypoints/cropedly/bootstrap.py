@@ -21,6 +21,7 @@ from cropedly_adapters.jose_tokens import JwtTokens, load_or_create_keys
 from cropedly_adapters.lanczos_upscaler import LanczosUpscaler
 from cropedly_adapters.memory import (
     InlineWorkers,
+    InMemoryApiKeyRepository,
     InMemoryBlobStore,
     InMemoryCatalogRepository,
     InMemoryMailer,
@@ -31,12 +32,14 @@ from cropedly_adapters.memory import (
 from cropedly_adapters.outbox_mailer import OutboxMailer
 from cropedly_adapters.process_workers import ProcessWorkers
 from cropedly_adapters.smtp_mailer import NoMailer, SmtpMailer
+from cropedly_adapters.sqlite_api_keys import SqliteApiKeyRepository
 from cropedly_adapters.sqlite_catalog import SqliteCatalogRepository
 from cropedly_adapters.sqlite_db import Database
 from cropedly_adapters.sqlite_results import SqliteResultRepository
 from cropedly_adapters.sqlite_users import SqliteUserRepository
 from cropedly_adapters.system import RandomIds, SystemClock
 from cropedly_core.accounts import Accounts
+from cropedly_core.api_keys import ApiKeyRepository, ApiKeys
 from cropedly_core.catalog import Catalog, CatalogRepository, Quota
 from cropedly_core.images.model import ImageLimits
 from cropedly_core.images.pipeline import EnhancementPipeline
@@ -68,6 +71,7 @@ class Services:
         images: the enhance use case.
         catalog: the Enterprise reference catalog.
         resets: forgot / reset password.
+        keys: API keys of servers.
         links: signs and checks download links.
         blobs: the blob store behind results and catalog images.
         clock: the clock the services share.
@@ -84,6 +88,7 @@ class Services:
     clock: Clock
     catalog: Catalog
     resets: PasswordResets
+    keys: ApiKeys
     closers: list[Callable[[], None]] = attrs.field(factory=list)
     mail_note: tuple[int, str] = (logging.INFO, "reset mail is kept in memory (embedded)")
 
@@ -182,6 +187,7 @@ def _assemble(
     catalog_images: CatalogRepository,
     links: LinkSigner,
     mail: Mailer,
+    api_keys: ApiKeyRepository,
     closers: list[Callable[[], None]] | None = None,
     mail_note: tuple[int, str] | None = None,
 ) -> Services:
@@ -229,6 +235,7 @@ def _assemble(
             instructions=RESET_INSTRUCTIONS,
             reset_url=f"{settings.base_url}/console/reset",
         ),
+        keys=ApiKeys(accounts, api_keys),
         links=links,
         blobs=blobs,
         clock=clock,
@@ -277,6 +284,7 @@ def build_services(settings: Settings, *, start_workers: bool = True) -> Service
         catalog_images=SqliteCatalogRepository(database),
         links=LinkSigner(load_or_create_secret(settings.keys_dir / "link-secret")),
         mail=mailer(settings),
+        api_keys=SqliteApiKeyRepository(database),
         closers=closers,
         mail_note=describe_mail(settings),
     )
@@ -291,6 +299,7 @@ def build_memory_services(
     hasher: PasswordHasher | None = None,
     blobs: BlobStore | None = None,
     mail: Mailer | None = None,
+    api_keys: ApiKeyRepository | None = None,
     jwt: bool = True,
 ) -> Services:
     """Every use case on in-memory storage, in this process: for apps embedding Cropedly.
@@ -321,4 +330,5 @@ def build_memory_services(
         catalog_images=InMemoryCatalogRepository(),
         links=LinkSigner(secrets.token_bytes(32)),
         mail=mail or InMemoryMailer(),
+        api_keys=api_keys or InMemoryApiKeyRepository(),
     )

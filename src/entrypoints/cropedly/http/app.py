@@ -23,6 +23,7 @@ from cropedly.http.console import CONSOLE_ROUTES
 from cropedly.http.cors import cors_middleware
 from cropedly.http.forms import MAX_PARTS
 from cropedly.http.image_routes import IMAGE_ROUTES
+from cropedly.http.key_routes import ApiKeyController
 from cropedly.http.openapi import complete_openapi, docs_plugins, operation_id
 from cropedly.http.problems import EXCEPTION_HANDLERS
 from cropedly.http.views import Downloads, SignedUrls
@@ -85,6 +86,7 @@ def _dependencies(services: Services) -> dict[str, Provide]:
         "images": services.images,
         "catalog": services.catalog,
         "resets": services.resets,
+        "keys": services.keys,
         "urls": urls,
         "downloads": Downloads(urls, services.blobs),
         "catalog_views": CatalogViews(urls, services.images.result_ttl),
@@ -129,6 +131,7 @@ def create_app(
             health,
             jwks,
             AuthController,
+            ApiKeyController,
             *IMAGE_ROUTES,
             *CATALOG_ROUTES,
             *CONSOLE_ROUTES,

@@ -192,6 +192,31 @@ OPERATIONS: dict[str, Documented] = {
             429: "Too many wrong current passwords; wait `Retry-After` seconds.",
         },
     ),
+    "createApiKey": Documented(
+        "POST",
+        "/auth/v1/keys",
+        {**_FORM, 401: TOKEN_401, 409: ("too-many-api-keys",), 507: FULL_507},
+        notes={409: "The account already has 20 keys; revoke one first."},
+    ),
+    "listApiKeys": Documented("GET", "/auth/v1/keys", {401: TOKEN_401}),
+    "revokeApiKey": Documented(
+        "DELETE",
+        "/auth/v1/keys/{key_id}",
+        {401: TOKEN_401, 404: ("not-found",), 422: FIELDS_422, 507: FULL_507},
+        notes={
+            404: "No key with this id on the caller's account.",
+            422: "The id is longer than 64 characters.",
+        },
+    ),
+    "exchangeApiKey": Documented(
+        "POST",
+        "/auth/v1/token",
+        {**_FORM, 401: ("invalid-api-key",), 507: FULL_507},
+        notes={
+            401: "Unknown, revoked or malformed key.",
+            507: "Only when the key's last use cannot be recorded.",
+        },
+    ),
     "enhanceImages": Documented(
         "POST",
         "/images/v1",

@@ -9,6 +9,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from cropedly_core.api_keys import InvalidApiKey, TooManyApiKeys
 from cropedly_core.errors import (
     BatchRejected,
     CurrentPasswordWrong,
@@ -38,6 +39,8 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 _STATUS: list[tuple[type[DomainError], int]] = [
     (InvalidCredentials, 401),
     (InvalidToken, 401),
+    (InvalidApiKey, 401),
+    (TooManyApiKeys, 409),
     (TooManyAttempts, 429),
     (WeakPassword, 422),
     (CurrentPasswordWrong, 403),
