@@ -15,6 +15,7 @@ import attrs
 
 from cropedly.settings import MailerKind, Settings, UpscalerKind
 from cropedly_adapters.argon2_hasher import Argon2PasswordHasher
+from cropedly_adapters.authlib_oidc import OidcProvider
 from cropedly_adapters.fsspec_blobs import FsspecBlobStore
 from cropedly_adapters.image_pipeline import default_pipeline
 from cropedly_adapters.jose_tokens import JwtTokens, load_or_create_keys
@@ -49,6 +50,7 @@ from cropedly_core.images.service import ImageService, ImageWorkers
 from cropedly_core.links import LinkSigner
 from cropedly_core.password_reset import Mailer, PasswordResets
 from cropedly_core.ports import BlobStore, Clock, IdGenerator, PasswordHasher, UserRepository
+from cropedly_core.sign_in import ExternalSignIn, IdentityProvider
 from cropedly_core.throttle import LoginThrottle, RateLimit, ThrottlePolicy
 
 log = logging.getLogger("cropedly")
@@ -72,6 +74,8 @@ class Services:
         catalog: the Enterprise reference catalog.
         resets: forgot / reset password.
         keys: API keys of servers.
+        sign_in: turns a provider's verified identity into our account and token.
+        google: the OpenID provider of "Sign in with Google"; None when not configured.
         links: signs and checks download links.
         blobs: the blob store behind results and catalog images.
         clock: the clock the services share.
@@ -89,6 +93,8 @@ class Services:
     catalog: Catalog
     resets: PasswordResets
     keys: ApiKeys
+    sign_in: ExternalSignIn
+    google: IdentityProvider | None
     closers: list[Callable[[], None]] = attrs.field(factory=list)
     mail_note: tuple[int, str] = (logging.INFO, "reset mail is kept in memory (embedded)")
 
@@ -124,6 +130,18 @@ def mailer(settings: Settings) -> Mailer:
         username=settings.smtp_username,
         password=settings.smtp_password,
         security=settings.smtp_security.value,
+    )
+
+
+def google_provider(settings: Settings) -> IdentityProvider | None:
+    """The configured OpenID provider (Google's issuer by default), or None without a client id."""
+    if not settings.google_client_id:
+        return None
+    return OidcProvider(
+        settings.google_issuer,
+        settings.google_client_id,
+        settings.google_client_secret,
+        f"{settings.base_url}/auth/v1/google/callback",
     )
 
 
@@ -236,6 +254,8 @@ def _assemble(
             reset_url=f"{settings.base_url}/console/reset",
         ),
         keys=ApiKeys(accounts, api_keys),
+        sign_in=ExternalSignIn(accounts),
+        google=google_provider(settings),
         links=links,
         blobs=blobs,
         clock=clock,

@@ -149,6 +149,10 @@ class Settings:
         smtp_password: password of that login.
         smtp_security: ``none``, ``starttls`` or ``tls``.
         log_level: ``DEBUG``, ``INFO``, ``WARNING`` or ``ERROR``.
+        google_issuer: issuer URL of the OpenID provider behind "Sign in with Google"
+            (discovery at ``<issuer>/.well-known/openid-configuration``).
+        google_client_id: the OAuth client id; empty turns Google sign-in off.
+        google_client_secret: the OAuth client secret (never logged, not in repr).
     """
 
     data_dir: Path = attrs.field(default=Path("data"), converter=Path)
@@ -188,10 +192,15 @@ class Settings:
     smtp_password: str = attrs.field(default="", repr=False)
     smtp_security: SmtpSecurity = attrs.field(default=SmtpSecurity.NONE, converter=_smtp_security)
     log_level: LogLevel = attrs.field(default=LogLevel.INFO, converter=_log_level)
+    google_issuer: str = attrs.field(default="https://accounts.google.com", validator=_url)
+    google_client_id: str = ""
+    google_client_secret: str = attrs.field(default="", repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self.mailer is MailerKind.SMTP and not self.smtp_host:
             raise SettingsError("CROPEDLY_MAILER=smtp needs CROPEDLY_SMTP_HOST.")
+        if self.google_client_id and not self.google_client_secret:
+            raise SettingsError("CROPEDLY_GOOGLE_CLIENT_ID needs CROPEDLY_GOOGLE_CLIENT_SECRET.")
 
     @property
     def mail(self) -> MailerKind:

@@ -22,6 +22,7 @@ from cropedly.http.catalog_routes import CATALOG_ROUTES, CatalogViews
 from cropedly.http.console import CONSOLE_ROUTES
 from cropedly.http.cors import cors_middleware
 from cropedly.http.forms import MAX_PARTS
+from cropedly.http.google_routes import GoogleController, GoogleFlow
 from cropedly.http.image_routes import IMAGE_ROUTES
 from cropedly.http.key_routes import ApiKeyController
 from cropedly.http.openapi import complete_openapi, docs_plugins, operation_id
@@ -87,6 +88,13 @@ def _dependencies(services: Services) -> dict[str, Provide]:
         "catalog": services.catalog,
         "resets": services.resets,
         "keys": services.keys,
+        "google": GoogleFlow(
+            services.google,
+            services.sign_in,
+            services.links,
+            services.clock,
+            services.settings.base_url,
+        ),
         "urls": urls,
         "downloads": Downloads(urls, services.blobs),
         "catalog_views": CatalogViews(urls, services.images.result_ttl),
@@ -132,6 +140,7 @@ def create_app(
             jwks,
             AuthController,
             ApiKeyController,
+            GoogleController,
             *IMAGE_ROUTES,
             *CATALOG_ROUTES,
             *CONSOLE_ROUTES,

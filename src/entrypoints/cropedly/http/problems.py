@@ -28,6 +28,7 @@ from cropedly_core.errors import (
     TooManyAttempts,
     WeakPassword,
 )
+from cropedly_core.sign_in import SignInNotConfigured, SignInRefused, SignInUnavailable
 
 log = logging.getLogger("cropedly.http")
 # msgspec names a missing field in backticks: "Object missing required field `email`".
@@ -40,6 +41,9 @@ _STATUS: list[tuple[type[DomainError], int]] = [
     (InvalidCredentials, 401),
     (InvalidToken, 401),
     (InvalidApiKey, 401),
+    (SignInRefused, 401),
+    (SignInUnavailable, 503),
+    (SignInNotConfigured, 404),
     (TooManyApiKeys, 409),
     (TooManyAttempts, 429),
     (WeakPassword, 422),
@@ -123,6 +127,8 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Res
         )
     if isinstance(exc, TooManyAttempts | Overloaded):
         headers["Retry-After"] = str(exc.retry_after)
+    if status == 503 and "Retry-After" not in headers:  # the sign-in provider is down
+        headers["Retry-After"] = "30"
     if status == 507:
         headers["Retry-After"] = "60"
         log.error("%s %s -> 507: %s", request.method, request.url.path, exc.detail)
