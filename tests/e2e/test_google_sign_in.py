@@ -87,10 +87,12 @@ class TestTheFlow:
         assert CLIENT_ID == query["client_id"]
         assert "S256" == query["code_challenge_method"]
         assert 43 == len(query["code_challenge"])
-        assert len(query["state"]) >= 43 and len(query["nonce"]) >= 43
+        assert len(query["state"]) >= 43
+        assert len(query["nonce"]) >= 43
         assert {"openid", "email"} <= set(query["scope"].split())
         cookie = login.headers["set-cookie"]
-        assert "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax")
+        assert "HttpOnly" in cookie
+        assert "SameSite=lax" in cookie.replace("Lax", "lax")
         assert "Path=/auth/v1/google" in cookie
         assert CLIENT_SECRET not in login.headers["location"]
 
