@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -27,6 +28,15 @@ from joserfc.jwk import RSAKey
 
 CLIENT_ID = "cropedly-test-client"
 CLIENT_SECRET = "loopback-client-secret"
+
+
+@cache
+def _keys() -> tuple[RSAKey, RSAKey]:
+    """The published signing key and a forged one with the same kid (RSA keys are slow to make)."""
+    return (
+        RSAKey.generate_key(2048, {"kid": "test-1"}),
+        RSAKey.generate_key(2048, {"kid": "test-1"}),
+    )
 
 
 @dataclass
@@ -42,14 +52,13 @@ class Provider:
     """State of the loopback provider; tests change ``person``, ``claims`` and ``forge``."""
 
     issuer: str = ""
-    key: RSAKey = field(default_factory=lambda: RSAKey.generate_key(2048, {"kid": "test-1"}))
+    key: RSAKey = field(default_factory=lambda: _keys()[0])
     # same kid, never published: a token signed with it has a bad signature
-    forged_key: RSAKey = field(
-        default_factory=lambda: RSAKey.generate_key(2048, {"kid": "test-1"})
-    )
+    forged_key: RSAKey = field(default_factory=lambda: _keys()[1])
     person: Person = field(default_factory=Person)
     claims: dict[str, Any] = field(default_factory=dict)  # overrides of the next ID tokens
     forge: bool = False
+    down: bool = False  # answers every request with a bare 500, as a broken provider does
     codes: dict[str, dict[str, str]] = field(default_factory=dict)
     authorize_requests: list[dict[str, str]] = field(default_factory=list)
 
@@ -84,7 +93,16 @@ def _handler(provider: Provider) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
+        def _down(self) -> bool:
+            if provider.down:
+                self.send_response(500)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            return provider.down
+
         def do_GET(self) -> None:
+            if self._down():
+                return
             url = urlsplit(self.path)
             if url.path == "/.well-known/openid-configuration":
                 self._json(
@@ -115,6 +133,8 @@ def _handler(provider: Provider) -> type[BaseHTTPRequestHandler]:
                 self._json(404, {"error": "not_found"})
 
         def do_POST(self) -> None:
+            if self._down():
+                return
             length = int(self.headers.get("Content-Length", "0"))
             form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
             expected = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
@@ -151,7 +171,8 @@ def running_provider() -> Iterator[Provider]:
     provider = Provider()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(provider))
     provider.issuer = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # a short poll interval: shutdown() waits up to one interval, and every probe starts one
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
     thread.start()
     try:
         yield provider

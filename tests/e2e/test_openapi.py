@@ -42,6 +42,7 @@ from cropedly_core.errors import StorageFull
 from cropedly_core.users import Plan, User
 from doubles import in_memory_services
 from imaging import PASSWORD, bearer, png_bytes
+from oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider, running_provider
 from servers import running_server, server_env
 
 Client: TypeAlias = "TestClient[Any]"
@@ -66,6 +67,8 @@ READABLE_IDS = {
     "listApiKeys",
     "revokeApiKey",
     "exchangeApiKey",
+    "googleLogin",
+    "googleCallback",
     "enhanceImages",
     "downloadResult",
     "uploadReferenceImages",
@@ -342,9 +345,13 @@ class FillableKeys(InMemoryApiKeyRepository):
 
 
 class World:
-    """An app with a Free, a Pro and an Enterprise account, small limits, a disk that can fill."""
+    """An app with a Free, a Pro and an Enterprise account, small limits, a disk that can fill.
 
-    def __init__(self) -> None:
+    Google sign-in goes to a loopback OpenID provider (``tests/oidc_provider.py``).
+    """
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
         self.outbox = InMemoryMailer()
         self.blobs = FillableBlobs()
         self.users = FillableUsers()
@@ -357,6 +364,9 @@ class World:
                 max_file_bytes=MAX_FILE,
                 login_failures_per_email=LOGIN_FAILURES,
                 registrations_per_client=SIGN_UPS,
+                google_issuer=provider.issuer,
+                google_client_id=CLIENT_ID,
+                google_client_secret=CLIENT_SECRET,
             ),
             clock=ManualClock(),
             mail=self.outbox,
@@ -373,6 +383,20 @@ class World:
     def disk_full(self) -> World:
         self.blobs.full = self.users.full = self.keys.full = True
         return self
+
+    def google_callback(self) -> str:
+        """The path and query the provider sends the browser back to, after approving."""
+        login = self.client.get(GOOGLE_LOGIN, follow_redirects=False)
+        assert 302 == login.status_code, login.text
+        back = urlsplit(httpx.get(login.headers["location"]).headers["location"])
+        return f"{back.path}?{back.query}"
+
+    def google_down(self) -> World:
+        self.provider.down = True
+        return self
+
+    def without_google(self) -> Client:
+        return TestClient(app=create_app(in_memory_services(Settings(upscaler="lanczos"))))
 
     def exchange_on_full_disk(self) -> httpx.Response:
         key = self.api_key()[1]
@@ -470,6 +494,7 @@ BAD_LOGIN = form(email="pro@example.com", password="wrong password 1")
 NEW = form(email="new@example.com", password=PASSWORD, name="New")
 CHANGE = "/auth/v1/password"
 KEYS, TOKEN = "/auth/v1/keys", "/auth/v1/token"
+GOOGLE_LOGIN, GOOGLE_CALLBACK = "/auth/v1/google/login", "/auth/v1/google/callback"
 CHANGED = form(currentPassword=PASSWORD, newPassword="a fresh long passphrase 8")
 WRONG_CURRENT = form(currentPassword="wrong password 1", newPassword="a fresh long passphrase 8")
 Probe: TypeAlias = Callable[[World], httpx.Response]
@@ -642,6 +667,23 @@ PROBES: list[tuple[str, int, Probe]] = [
         507,
         lambda w: w.exchange_on_full_disk(),
     ),
+    ("googleLogin", 302, lambda w: w.client.get(GOOGLE_LOGIN, follow_redirects=False)),
+    ("googleLogin", 404, lambda w: w.without_google().get(GOOGLE_LOGIN)),
+    ("googleLogin", 503, lambda w: w.google_down().client.get(GOOGLE_LOGIN)),
+    ("googleCallback", 303, lambda w: w.client.get(w.google_callback(), follow_redirects=False)),
+    ("googleCallback", 401, lambda w: w.client.get(f"{GOOGLE_CALLBACK}?code=a&state=b")),
+    ("googleCallback", 404, lambda w: w.without_google().get(f"{GOOGLE_CALLBACK}?code=a")),
+    ("googleCallback", 422, lambda w: w.client.get(f"{GOOGLE_CALLBACK}?code={'x' * 5000}")),
+    (
+        "googleCallback",
+        503,
+        lambda w: (lambda path: w.google_down().client.get(path))(w.google_callback()),
+    ),
+    (
+        "googleCallback",
+        507,
+        lambda w: (lambda path: w.disk_full().client.get(path))(w.google_callback()),
+    ),
     ("enhanceImages", 200, lambda w: w.enhance(files=PNG)),
     *upload_probes("enhanceImages", lambda w, **kw: w.enhance(**kw)),
     ("enhanceImages", 401, lambda w: w.client.post("/images/v1", files=PNG)),
@@ -701,9 +743,10 @@ NOT_PROVOKED = {
 
 @pytest.fixture
 def world() -> Iterator[World]:
-    built = World()
-    with built.client:
-        yield built
+    with running_provider() as provider:
+        built = World(provider)
+        with built.client:
+            yield built
 
 
 @pytest.mark.parametrize(

@@ -217,6 +217,35 @@ OPERATIONS: dict[str, Documented] = {
             507: "Only when the key's last use cannot be recorded.",
         },
     ),
+    "googleLogin": Documented(
+        "GET",
+        "/auth/v1/google/login",
+        {404: ("sign-in-not-configured",), 503: ("sign-in-unavailable",)},
+        notes={
+            404: "Google sign-in is not configured (no client id).",
+            503: "The provider's discovery document could not be fetched; "
+            "retry after `Retry-After` seconds.",
+        },
+    ),
+    "googleCallback": Documented(
+        "GET",
+        "/auth/v1/google/callback",
+        {
+            401: ("sign-in-refused",),
+            404: ("sign-in-not-configured",),
+            422: FIELDS_422,
+            503: ("sign-in-unavailable",),
+            507: FULL_507,
+        },
+        notes={
+            401: "Wrong `state`, no login cookie, a refused code, or an ID token with a bad "
+            "signature, issuer, audience, expiry, nonce or unverified e-mail.",
+            404: "Google sign-in is not configured (no client id).",
+            422: "`code`, `state` or `error` is too long.",
+            503: "The provider could not be reached; retry after `Retry-After` seconds.",
+            507: "Only when a new account cannot be stored.",
+        },
+    ),
     "enhanceImages": Documented(
         "POST",
         "/images/v1",
