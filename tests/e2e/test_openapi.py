@@ -391,6 +391,11 @@ class World:
         back = urlsplit(httpx.get(login.headers["location"]).headers["location"])
         return f"{back.path}?{back.query}"
 
+    def google_callback_after(self, trouble: Callable[[World], World]) -> httpx.Response:
+        """Sign in up to the provider's approval, then cause ``trouble``, then call back."""
+        path = self.google_callback()
+        return trouble(self).client.get(path, follow_redirects=False)
+
     def google_down(self) -> World:
         self.provider.down = True
         return self
@@ -677,12 +682,12 @@ PROBES: list[tuple[str, int, Probe]] = [
     (
         "googleCallback",
         503,
-        lambda w: (lambda path: w.google_down().client.get(path))(w.google_callback()),
+        lambda w: w.google_callback_after(World.google_down),
     ),
     (
         "googleCallback",
         507,
-        lambda w: (lambda path: w.disk_full().client.get(path))(w.google_callback()),
+        lambda w: w.google_callback_after(World.disk_full),
     ),
     ("enhanceImages", 200, lambda w: w.enhance(files=PNG)),
     *upload_probes("enhanceImages", lambda w, **kw: w.enhance(**kw)),
