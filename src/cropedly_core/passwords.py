@@ -4,7 +4,8 @@ At least ``MIN_LENGTH`` characters and no composition rules (no "one digit, one
 symbol"): long passphrases are welcome. A password is refused when it is on the
 breached-password list (the 30,000 most common passwords of the Xato corpus that
 zxcvbn ships as package data), when the zxcvbn strength estimator can guess it
-(score below ``MIN_SCORE``), or when it contains the account's e-mail or name.
+(score below ``MIN_SCORE``, judged in lower case), or when it contains the
+account's e-mail or name.
 The refusal says which rule failed, and zxcvbn's hint when it has one.
 """
 
@@ -47,7 +48,9 @@ def check_password(password: str, *, email: str = "", name: str = "") -> None:
     if (len(local) >= 4 and local in lowered) or (len(name) >= 4 and name.lower() in lowered):
         raise WeakPassword("The password must not contain your e-mail or name.")
     inputs = [value for value in (local, *name.lower().split()) if len(value) >= 3]
-    verdict = zxcvbn(password[:ESTIMATED_LENGTH], user_inputs=inputs)
+    # Judged in lower case: crackers try every capitalisation of a known password
+    # first, so "QwErTyUiOp" is no safer than "qwertyuiop" (zxcvbn would credit it).
+    verdict = zxcvbn(lowered[:ESTIMATED_LENGTH], user_inputs=inputs)
     if verdict["score"] < MIN_SCORE:
         hint = verdict["feedback"]["warning"] or "Add more words or characters."
         raise WeakPassword(

@@ -29,7 +29,34 @@ BAD = [
     ("CROPEDLY_PUBLIC_URL", "example.com", "http(s)://"),
     ("CROPEDLY_SMTP_PORT", "99999999999999999999", "from 1 to 65535"),
     ("CROPEDLY_LOGIN_WINDOW_MINUTES", "x" * 5000, "4096"),
+    ("CROPEDLY_MAILER", "pigeon", "one of auto, outbox, smtp, off"),
+    ("CROPEDLY_GOOGLE_ISSUER", "accounts.google.com", "http(s)://"),
 ]
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"CROPEDLY_MAILER": "smtp"}, "CROPEDLY_SMTP_HOST"),
+        ({"CROPEDLY_GOOGLE_CLIENT_ID": "abc"}, "CROPEDLY_GOOGLE_CLIENT_SECRET"),
+    ],
+)
+def test_settings_that_need_another(environ: dict[str, str], expected: str) -> None:
+    """A setting that cannot work without another names the missing one at start."""
+    with pytest.raises(SettingsError, match=expected):
+        Settings.from_env(environ)
+
+
+def test_the_mailer_defaults_to_the_outbox_then_smtp() -> None:
+    """Never silently off: the outbox without SMTP, SMTP when a host is set."""
+    assert "outbox" == Settings().mail.value
+    assert "smtp" == Settings(smtp_host="mail.example.com").mail.value
+    assert "off" == Settings(mailer="off").mail.value
+
+
+def test_the_google_secret_is_not_in_the_repr() -> None:
+    settings = Settings(google_client_id="id", google_client_secret="very-secret-value")
+    assert "very-secret-value" not in repr(settings)
 
 
 @pytest.mark.parametrize(("variable", "value", "expected"), BAD)
