@@ -21,6 +21,7 @@ from cropedly.settings import Settings
 from cropedly_core.users import Plan
 from doubles import in_memory_services
 from oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider, running_provider
+from servers import running_server, server_env
 
 LOGIN, CALLBACK = "/auth/v1/google/login", "/auth/v1/google/callback"
 
@@ -239,3 +240,35 @@ class TestConfiguration:
 
     def test_google_is_the_default_issuer(self) -> None:
         assert "https://accounts.google.com" == Settings().google_issuer
+
+
+class TestAgainstARealServer:
+    def test_the_flow_through_cropedly_serve_leaves_no_token_in_its_log(self, tmp_path) -> None:
+        """``cropedly serve`` with the loopback provider: signed in, and the JWT is in no log line."""
+        with running_provider() as provider:
+            env = server_env(
+                tmp_path,
+                log_level="INFO",  # uvicorn's access log on
+                google_issuer=provider.issuer,
+                google_client_id=CLIENT_ID,
+                google_client_secret=CLIENT_SECRET,
+            )
+            with running_server(env, tmp_path) as server, httpx.Client(
+                base_url=server.base, timeout=30.0
+            ) as browser:
+                login = browser.get(LOGIN, follow_redirects=False)
+                assert 302 == login.status_code, login.text
+                back = httpx.get(login.headers["location"]).headers["location"]
+                assert back.startswith(f"{server.base}{CALLBACK}?")
+                done = browser.get(back, follow_redirects=False)
+                assert 303 == done.status_code, done.text
+                assert done.headers["location"].startswith(f"{server.base}/console#token=")
+                token = done.headers["location"].split("#token=", 1)[1]
+                me = browser.get("/auth/v1/me", headers={"Authorization": f"Bearer {token}"})
+                assert "gina@example.com" == me.json()["email"]
+                assert "no-store" == done.headers["cache-control"]
+                log = server.stderr.read_text()
+        assert CALLBACK in log  # the access log is on
+        assert token not in log
+        assert token.split(".")[2] not in log
+        assert CLIENT_SECRET not in log
