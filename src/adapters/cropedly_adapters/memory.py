@@ -25,6 +25,7 @@ from cropedly_core.images.model import EnhanceOptions
 from cropedly_core.images.pipeline import EnhancementPipeline
 from cropedly_core.images.results import StoredImage
 from cropedly_core.images.service import JobResult, run_job
+from cropedly_core.sign_in import Authorization, SignInRefused, VerifiedIdentity
 from cropedly_core.tokens import TOKEN_LIFETIME, Claims, TokenGrant
 from cropedly_core.users import User
 
@@ -305,3 +306,43 @@ class InMemoryApiKeyRepository:
             key = self._keys.get(key_id)
             if key is not None:
                 self._keys[key_id] = attrs.evolve(key, last_used_at=when)
+
+
+class InMemoryIdentityProvider:
+    """An OpenID provider in this process that approves ``identity`` at once.
+
+    ``approve(url)`` stands for the browser's trip to the provider: it returns the
+    code and state the provider would send back. Codes work once, and only with the
+    nonce and PKCE verifier of the sign-in that asked for them, as at a real provider.
+    """
+
+    def __init__(self, identity: VerifiedIdentity) -> None:
+        self.identity = identity
+        self._pending: dict[str, tuple[str, str]] = {}  # state -> (nonce, verifier digest)
+        self._codes: dict[str, tuple[str, str]] = {}
+        self._lock = threading.Lock()
+
+    def begin(self) -> Authorization:
+        state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        verifier = secrets.token_urlsafe(48)
+        with self._lock:
+            self._pending[state] = (nonce, hashlib.sha256(verifier.encode()).hexdigest())
+        return Authorization(f"memory://authorize?state={state}", state, nonce, verifier)
+
+    def approve(self, url: str) -> tuple[str, str]:
+        state = url.rsplit("state=", 1)[1]
+        code = secrets.token_urlsafe(16)
+        with self._lock:
+            self._codes[code] = self._pending.pop(state)
+        return code, state
+
+    def finish(self, code: str, nonce: str, verifier: str) -> VerifiedIdentity:
+        with self._lock:
+            asked = self._codes.pop(code, None)
+        if asked is None:
+            raise SignInRefused("The provider refused the code exchange (invalid_grant).")
+        if asked[1] != hashlib.sha256(verifier.encode()).hexdigest():
+            raise SignInRefused("The provider refused the code exchange (PKCE verifier).")
+        if not hmac.compare_digest(asked[0], nonce):
+            raise SignInRefused("The ID token was refused: nonce.")
+        return self.identity
