@@ -13,7 +13,13 @@ import attrs
 
 from cropedly_core.accounts import require_plan
 from cropedly_core.errors import InvalidInput, NotFound, QuotaExceeded
-from cropedly_core.images.model import Adjust, EnhanceOptions, ImageLimits, OutputFormat
+from cropedly_core.images.model import (
+    Adjust,
+    EnhanceOptions,
+    ImageLimits,
+    OutputFormat,
+    Restore,
+)
 from cropedly_core.images.reference import ColourStats
 from cropedly_core.images.results import StoredImage
 from cropedly_core.images.service import (
@@ -32,7 +38,9 @@ log = logging.getLogger("cropedly.catalog")
 MAX_DELETE_IDS = 100
 MAX_PAGE_SIZE = 200
 # The stored reference is the normalised original: upright, no metadata, same family.
-NORMALISE = EnhanceOptions(upscale=1, adjust=Adjust.NONE, format=OutputFormat.AUTO, quality=95)
+NORMALISE = EnhanceOptions(
+    upscale=1, adjust=Adjust.NONE, format=OutputFormat.AUTO, quality=95, restore=Restore.NONE
+)
 
 
 @attrs.frozen

@@ -165,6 +165,7 @@ class TestOptions:
             ("upscale", "two"),
             ("upscale", "0"),
             ("adjust", "max"),
+            ("restore", "yes"),
             ("format", "gif"),
             ("format", "jpg2000"),
             ("quality", "0"),

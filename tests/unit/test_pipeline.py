@@ -21,6 +21,7 @@ from cropedly_core.images.model import (
     ImageLimits,
     OutputFormat,
     Raster,
+    Restore,
 )
 from cropedly_core.images.pipeline import EnhancementPipeline, check_output_size
 from cropedly_core.images.quality import mean_delta_e
@@ -65,7 +66,8 @@ def test_classic_path_preserves_the_picture(fmt):
     smooth = np.kron(patches, np.ones((16, 16, 1), np.uint8))
     data = encode(Image.fromarray(smooth), fmt, quality=95)
 
-    result = PIPELINE.run(data, EnhanceOptions(adjust=Adjust.NONE))
+    # restore=none too: the as-is path (restore=auto may deblock what JPEG left).
+    result = PIPELINE.run(data, EnhanceOptions(adjust=Adjust.NONE, restore=Restore.NONE))
 
     decoded = np.asarray(Image.open(io.BytesIO(result.data)).convert("RGB"))
     assert mean_delta_e(smooth, decoded) < 3.0

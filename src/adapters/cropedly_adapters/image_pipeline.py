@@ -7,17 +7,23 @@ from cropedly_adapters.opencv_filters import OpenCvBlur, OpenCvDenoiser
 from cropedly_adapters.pillow_codec import PillowCodec
 from cropedly_core.images.model import ImageLimits
 from cropedly_core.images.pipeline import EnhancementPipeline
-from cropedly_core.images.ports import Upscaler
+from cropedly_core.images.ports import Restorer, ToneCorrector, Upscaler
 
 
 def default_pipeline(
-    upscaler: Upscaler | None = None, limits: ImageLimits | None = None
+    upscaler: Upscaler | None = None,
+    limits: ImageLimits | None = None,
+    *,
+    restorer: Restorer | None = None,
+    toner: ToneCorrector | None = None,
 ) -> EnhancementPipeline:
-    """PillowCodec, OpenCV filters and Lanczos unless another upscaler (ONNX) is given."""
+    """PillowCodec, OpenCV filters and Lanczos unless other steps (the learned ones) are given."""
     return EnhancementPipeline(
         codec=PillowCodec(),
         upscaler=upscaler if upscaler is not None else LanczosUpscaler(),
         limits=limits if limits is not None else ImageLimits(),
         denoiser=OpenCvDenoiser(),
         blur=OpenCvBlur(),
+        restorer=restorer,
+        toner=toner,
     )

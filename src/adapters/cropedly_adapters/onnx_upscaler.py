@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 _MODELS_PACKAGE: Final = "cropedly_adapters.models"
 
 
-class _Model:
+class OnnxModel:
     """One ONNX session and what its metadata says about it."""
 
     def __init__(self, name: str, threads: int) -> None:
@@ -69,7 +69,7 @@ class OnnxUpscaler:
             raise ValueError("tile must be at least 16 pixels")
         self.threads = threads
         self.tile = tile
-        self._models: dict[int, _Model] = {}
+        self._models: dict[int, OnnxModel] = {}
         self._lock = threading.Lock()
 
     def upscale(self, pixels: Pixels, factor: int) -> Pixels:
@@ -84,7 +84,7 @@ class OnnxUpscaler:
             out = self._upscale_once(model, out)
         return out
 
-    def _plan(self, factor: int) -> list[_Model]:
+    def _plan(self, factor: int) -> list[OnnxModel]:
         direct = self._model(factor)
         if direct is not None:
             return [direct]
@@ -93,33 +93,20 @@ class OnnxUpscaler:
             raise FileNotFoundError("no packaged super-resolution model for this factor")
         return [half, half]
 
-    def _model(self, factor: int) -> _Model | None:
+    def _model(self, factor: int) -> OnnxModel | None:
         with self._lock:
             if factor not in self._models:
                 name = f"sr_x{factor}.onnx"
                 if not resources.files(_MODELS_PACKAGE).joinpath(name).is_file():
                     return None
-                self._models[factor] = _Model(name, self.threads)
+                self._models[factor] = OnnxModel(name, self.threads)
             return self._models[factor]
 
-    def _upscale_once(self, model: _Model, pixels: Pixels) -> Pixels:
+    def _upscale_once(self, model: OnnxModel, pixels: Pixels) -> Pixels:
         s = model.scale
         h, w, channels = pixels.shape
-        rgb = pixels[..., :3]
         out = np.empty((h * s, w * s, channels), dtype=np.uint8)
-        r = model.radius
-        for y0 in range(0, h, self.tile):
-            y1 = min(y0 + self.tile, h)
-            for x0 in range(0, w, self.tile):
-                x1 = min(x0 + self.tile, w)
-                # Read the tile with its margin (clipped at the image edge, where the
-                # network pads exactly as in a whole-image pass), then drop the margin.
-                ty0, tx0 = max(y0 - r, 0), max(x0 - r, 0)
-                ty1, tx1 = min(y1 + r, h), min(x1 + r, w)
-                hr = model.run(rgb[ty0:ty1, tx0:tx1])
-                oy, ox = (y0 - ty0) * s, (x0 - tx0) * s
-                target = out[y0 * s : y1 * s, x0 * s : x1 * s]
-                target[..., :3] = hr[oy : oy + (y1 - y0) * s, ox : ox + (x1 - x0) * s]
+        out[..., :3] = run_tiled(model, pixels[..., :3], self.tile)
         if channels == 4:
             # One whole-plane resize (1 byte per output pixel): Pillow's per-box resizes
             # differ by a level or two at box edges at x4, which would break tiled ==
@@ -127,3 +114,25 @@ class OnnxUpscaler:
             alpha = Image.fromarray(np.ascontiguousarray(pixels[..., 3]))
             out[..., 3] = np.asarray(alpha.resize((w * s, h * s), Image.Resampling.LANCZOS))
         return out
+
+
+def run_tiled(model: OnnxModel, rgb: Pixels, tile: int) -> Pixels:
+    """``model`` over ``tile``-sized pieces of ``rgb``, each read with its receptive margin."""
+    s = model.scale
+    h, w = rgb.shape[:2]
+    out = np.empty((h * s, w * s, 3), dtype=np.uint8)
+    r = model.radius
+    for y0 in range(0, h, tile):
+        y1 = min(y0 + tile, h)
+        for x0 in range(0, w, tile):
+            x1 = min(x0 + tile, w)
+            # Read the tile with its margin (clipped at the image edge, where the
+            # network pads exactly as in a whole-image pass), then drop the margin.
+            ty0, tx0 = max(y0 - r, 0), max(x0 - r, 0)
+            ty1, tx1 = min(y1 + r, h), min(x1 + r, w)
+            hr = model.run(rgb[ty0:ty1, tx0:tx1])
+            oy, ox = (y0 - ty0) * s, (x0 - tx0) * s
+            out[y0 * s : y1 * s, x0 * s : x1 * s] = hr[
+                oy : oy + (y1 - y0) * s, ox : ox + (x1 - x0) * s
+            ]
+    return out

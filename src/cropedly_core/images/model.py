@@ -31,6 +31,11 @@ class Adjust(enum.StrEnum):
     NONE = "none"
 
 
+class Restore(enum.StrEnum):
+    AUTO = "auto"
+    NONE = "none"
+
+
 UPSCALE_FACTORS = (1, 2, 4)
 
 
@@ -40,10 +45,13 @@ class EnhanceOptions:
 
     Attributes:
         upscale: 1, 2 or 4.
-        adjust: ``auto`` runs clean, adjust and sharpen; ``none`` only upscales.
+        adjust: ``auto`` corrects exposure, contrast, white balance and saturation;
+            ``none`` leaves tone and colour as they are.
         format: output format; ``auto`` keeps the input's family.
         quality: encoder quality 1-100, None for the format's default.
         reference: colour statistics to transfer (reference-guided enhancement).
+        restore: ``auto`` removes noise and compression artefacts when the image has
+            them; ``none`` leaves them. Last, so positional callers keep their meaning.
     """
 
     upscale: int = 1
@@ -51,6 +59,7 @@ class EnhanceOptions:
     format: OutputFormat = OutputFormat.AUTO
     quality: int | None = None
     reference: ColourStats | None = None
+    restore: Restore = Restore.AUTO
 
     def __attrs_post_init__(self) -> None:
         if self.upscale not in UPSCALE_FACTORS:

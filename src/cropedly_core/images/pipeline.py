@@ -1,4 +1,9 @@
-"""The enhancement pipeline: normalise, clean, adjust, upscale, sharpen, encode.
+"""The enhancement pipeline: normalise, restore, adjust, upscale, (sharpen), encode.
+
+``restore`` (noise and compression artefacts) and ``adjust`` (exposure, contrast,
+white balance, saturation) are separate steps a caller switches on and off. Each has
+a learned adapter (``Restorer``, ``ToneCorrector``); without one the classic steps
+(a denoiser, hand-tuned curves, local contrast and sharpening) stand in.
 
 Normalising (orientation, colour profile to sRGB, 16 to 8 bits, alpha kept) happens in
 ``ImageCodec.decode`` because it needs the codec's metadata and colour engine; every
@@ -11,7 +16,7 @@ import attrs
 import numpy as np
 
 from cropedly_core.errors import ImageRejected
-from cropedly_core.images.adjust import AdjustSettings, auto_tone, clean, sharpen
+from cropedly_core.images.adjust import AdjustSettings, auto_tone, clean, plan_clean, sharpen
 from cropedly_core.images.model import (
     Adjust,
     EncodedImage,
@@ -20,8 +25,16 @@ from cropedly_core.images.model import (
     ImageLimits,
     Pixels,
     Raster,
+    Restore,
 )
-from cropedly_core.images.ports import Blur, Denoiser, ImageCodec, Upscaler
+from cropedly_core.images.ports import (
+    Blur,
+    Denoiser,
+    ImageCodec,
+    Restorer,
+    ToneCorrector,
+    Upscaler,
+)
 
 
 def check_output_size(info: ImageInfo, options: EnhanceOptions, limits: ImageLimits) -> None:
@@ -55,7 +68,8 @@ class EnhancementPipeline:
     """Runs every step on one file; pure apart from its ports.
 
     ``denoiser`` and ``blur`` are keyword-only so the original positional
-    ``(codec, upscaler, limits)`` order cannot silently bind them.
+    ``(codec, upscaler, limits)`` order cannot silently bind them. ``restorer`` and
+    ``toner`` are the learned steps; left ``None``, the classic ones run instead.
     """
 
     codec: ImageCodec
@@ -64,6 +78,8 @@ class EnhancementPipeline:
     denoiser: Denoiser = attrs.field(kw_only=True)
     blur: Blur = attrs.field(kw_only=True)
     settings: AdjustSettings = attrs.field(kw_only=True, factory=AdjustSettings)
+    restorer: Restorer | None = attrs.field(kw_only=True, default=None)
+    toner: ToneCorrector | None = attrs.field(kw_only=True, default=None)
 
     def run(self, data: bytes, options: EnhanceOptions) -> EncodedImage:
         raster = self.process(self.codec.decode(data, self.limits.max_pixels), options)
@@ -73,19 +89,39 @@ class EnhancementPipeline:
         check_output_size(
             ImageInfo(raster.source_format, raster.width, raster.height), options, self.limits
         )
-        auto = options.adjust is Adjust.AUTO
+        restore = options.restore is Restore.AUTO
+        adjust = options.adjust is Adjust.AUTO
+        classic = adjust and self.toner is None
         pixels = raster.pixels
-        if auto:
+        if restore or adjust:
             rgb, alpha = _split(pixels)
-            rgb = clean(rgb, self.denoiser, raster.source_format, self.settings)
-            if raster.grey:
-                # Colour denoisers may nudge channels apart; grey must stay grey.
-                rgb = np.repeat(rgb[..., 1:2], 3, axis=2)
-            rgb = auto_tone(rgb, self.blur, self.settings, alpha=alpha, grey=raster.grey)
+            if restore:
+                rgb = self._restore(rgb, raster.source_format)
+                if raster.grey:
+                    # Colour denoisers may nudge channels apart; grey must stay grey.
+                    rgb = np.repeat(rgb[..., 1:2], 3, axis=2)
+            if adjust and self.toner is not None:
+                rgb = self.toner.correct(rgb, alpha)
+                if raster.grey:
+                    rgb = np.repeat(rgb[..., 1:2], 3, axis=2)
+            elif adjust:
+                rgb = auto_tone(rgb, self.blur, self.settings, alpha=alpha, grey=raster.grey)
             pixels = _merge(rgb, alpha)
         if options.upscale > 1:
             pixels = self.upscaler.upscale(pixels, options.upscale)
-        if auto:
+        if classic:
+            # The learned path leaves detail to the restorer and the upscaler: an
+            # unsharp mask after them would turn leftover noise into grain.
             rgb, alpha = _split(pixels)
             pixels = _merge(sharpen(rgb, self.blur, options.upscale, self.settings), alpha)
         return attrs.evolve(raster, pixels=pixels)
+
+    def _restore(self, rgb: Pixels, source_format: str) -> Pixels:
+        if self.restorer is None:
+            return clean(rgb, self.denoiser, source_format, self.settings)
+        # The codec's cheap noise and blocking estimate steers the network: an image
+        # that shows neither is passed through untouched, so clean input keeps every
+        # bit of the upscaler's gain.
+        if plan_clean(rgb, source_format, self.settings).sigma <= 0:
+            return rgb
+        return self.restorer.restore(np.ascontiguousarray(rgb))

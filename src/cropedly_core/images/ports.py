@@ -55,3 +55,19 @@ class Denoiser(Protocol):
         Implementations should be gentle: the caller only asks when the image needs it.
         """
         ...
+
+
+class Restorer(Protocol):
+    """Removes noise and compression artefacts at the image's own size (learned, x1)."""
+
+    def restore(self, rgb: Pixels) -> Pixels:
+        """H x W x 3 uint8 -> same shape; clean input should come back (nearly) unchanged."""
+        ...
+
+
+class ToneCorrector(Protocol):
+    """Global exposure, contrast, white balance and saturation, decided from a thumbnail."""
+
+    def correct(self, rgb: Pixels, alpha: Pixels | None = None) -> Pixels:
+        """H x W x 3 uint8 -> same shape; pixels with ``alpha`` < 128 do not steer it."""
+        ...

@@ -44,7 +44,6 @@ from cropedly_core.api_keys import ApiKeyRepository, ApiKeys
 from cropedly_core.catalog import Catalog, CatalogRepository, Quota
 from cropedly_core.images.model import ImageLimits
 from cropedly_core.images.pipeline import EnhancementPipeline
-from cropedly_core.images.ports import Upscaler
 from cropedly_core.images.results import ResultRepository
 from cropedly_core.images.service import ImageService, ImageWorkers
 from cropedly_core.links import LinkSigner
@@ -167,15 +166,24 @@ def catalog_quota(settings: Settings) -> Quota:
 def worker_pipeline(
     upscaler: UpscalerKind, onnx_threads: int, limits: ImageLimits
 ) -> EnhancementPipeline:
-    """Builds the pipeline inside a worker process (module-level so that it pickles)."""
-    chosen: Upscaler
-    if upscaler is UpscalerKind.ONNX:
-        from cropedly_adapters.onnx_upscaler import OnnxUpscaler  # noqa: PLC0415 - loads the model
+    """Builds the pipeline inside a worker process (module-level so that it pickles).
 
-        chosen = OnnxUpscaler(threads=onnx_threads)
-    else:
-        chosen = LanczosUpscaler()
-    return default_pipeline(chosen, limits)
+    ``onnx`` brings every learned step (restore, tone and colour, upscale);
+    ``lanczos`` the classic ones, which need no model.
+    """
+    if upscaler is UpscalerKind.ONNX:
+        # Imported here: importing them loads onnxruntime, which lanczos never needs.
+        from cropedly_adapters.onnx_restorer import OnnxRestorer  # noqa: PLC0415
+        from cropedly_adapters.onnx_tone import OnnxToneCorrector  # noqa: PLC0415
+        from cropedly_adapters.onnx_upscaler import OnnxUpscaler  # noqa: PLC0415
+
+        return default_pipeline(
+            OnnxUpscaler(threads=onnx_threads),
+            limits,
+            restorer=OnnxRestorer(threads=onnx_threads),
+            toner=OnnxToneCorrector(threads=onnx_threads),
+        )
+    return default_pipeline(LanczosUpscaler(), limits)
 
 
 def load_or_create_secret(path: Path) -> bytes:

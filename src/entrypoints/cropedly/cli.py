@@ -731,10 +731,16 @@ def _collect(
 )
 @click.option("--upscale", type=click.Choice(["1", "2", "4"]), default="1", help="Scale factor.")
 @click.option(
+    "--restore",
+    type=click.Choice(["auto", "none"]),
+    default="auto",
+    help="auto: remove noise and JPEG artefacts when the image has them; none: leave them.",
+)
+@click.option(
     "--adjust",
     type=click.Choice(["auto", "none"]),
     default="auto",
-    help="auto: clean, tone, colour and sharpen; none: only upscale.",
+    help="auto: correct exposure, contrast, white balance and saturation; none: leave them.",
 )
 @click.option(
     "--format",
@@ -761,6 +767,7 @@ def enhance(  # click passes every option by name
     paths: tuple[Path, ...],
     out: Path,
     upscale: str,
+    restore: str,
     adjust: str,
     fmt: str,
     quality: int | None,
@@ -777,7 +784,13 @@ def enhance(  # click passes every option by name
 
     settings = _load_settings()
     options = parse_options(
-        {"upscale": upscale, "adjust": adjust, "format": fmt, "quality": str(quality or "")}
+        {
+            "upscale": upscale,
+            "restore": restore,
+            "adjust": adjust,
+            "format": fmt,
+            "quality": str(quality or ""),
+        }
     )
     files = _inputs(paths)
     _check_names(files, out, options.format)

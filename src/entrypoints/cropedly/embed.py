@@ -23,6 +23,7 @@ from cropedly_core.images.model import (
     EnhanceOptions,
     ImageLimits,
     OutputFormat,
+    Restore,
 )
 from cropedly_core.images.pipeline import EnhancementPipeline
 from cropedly_core.images.service import Upload, check_batch, run_job
@@ -48,6 +49,7 @@ def enhance(
     *,
     upscale: Literal[1, 2, 4] = 1,
     adjust: Literal["auto", "none"] = "auto",
+    restore: Literal["auto", "none"] = "auto",
     format: Literal["auto", "jpeg", "png", "webp", "avif"] = "auto",  # noqa: A002 - the API's name
     quality: int | None = None,
     upscaler: Literal["onnx", "lanczos"] = "onnx",
@@ -61,7 +63,11 @@ def enhance(
     """
     data = image if isinstance(image, bytes) else Path(image).read_bytes()
     options = EnhanceOptions(
-        upscale=upscale, adjust=Adjust(adjust), format=OutputFormat(format), quality=quality
+        upscale=upscale,
+        adjust=Adjust(adjust),
+        format=OutputFormat(format),
+        quality=quality,
+        restore=Restore(restore),
     )
     limits = limits or ImageLimits()
     try:

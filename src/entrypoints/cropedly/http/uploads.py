@@ -11,7 +11,7 @@ from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, Requ
 
 from cropedly.http.forms import close_files, parse_form
 from cropedly_core.errors import InvalidInput
-from cropedly_core.images.model import Adjust, EnhanceOptions, OutputFormat
+from cropedly_core.images.model import Adjust, EnhanceOptions, OutputFormat, Restore
 from cropedly_core.images.reference import ColourStats
 from cropedly_core.images.service import Upload
 
@@ -51,8 +51,9 @@ async def read_uploads(
 
 
 def parse_options(fields: dict[str, str], reference: ColourStats | None = None) -> EnhanceOptions:
-    """``upscale``, ``adjust``, ``format`` and ``quality`` with clear 422s."""
+    """``upscale``, ``restore``, ``adjust``, ``format`` and ``quality`` with clear 422s."""
     upscale = _choice(fields, "upscale", {"1": 1, "2": 2, "4": 4}, 1)
+    restore = _choice(fields, "restore", {r.value: r for r in Restore}, Restore.AUTO)
     adjust = _choice(fields, "adjust", {a.value: a for a in Adjust}, Adjust.AUTO)
     fmt = _choice(fields, "format", {f.value: f for f in OutputFormat}, OutputFormat.AUTO)
     quality: int | None = None
@@ -65,7 +66,12 @@ def parse_options(fields: dict[str, str], reference: ColourStats | None = None) 
             raise InvalidInput("quality must be a whole number from 1 to 100.", field="quality")
         quality = int(raw_quality)
     return EnhanceOptions(
-        upscale=upscale, adjust=adjust, format=fmt, quality=quality, reference=reference
+        upscale=upscale,
+        adjust=adjust,
+        format=fmt,
+        quality=quality,
+        reference=reference,
+        restore=restore,
     )
 
 
@@ -119,9 +125,16 @@ class EnhanceOperation(Operation):
             self.request_body = _files_schema(
                 {
                     "upscale": _enum("Upscaling factor (learned model).", ["1", "2", "4"], "1"),
+                    "restore": _enum(
+                        "auto: remove noise and JPEG artefacts when the image has them; "
+                        "none: leave them.",
+                        [r.value for r in Restore],
+                        "auto",
+                    ),
                     "adjust": _enum(
-                        "auto: clean, adjust tone and colour, sharpen; none: only upscale.",
-                        ["auto", "none"],
+                        "auto: correct exposure, contrast, white balance and saturation; "
+                        "none: leave tone and colour as they are.",
+                        [a.value for a in Adjust],
                         "auto",
                     ),
                     "format": _enum(

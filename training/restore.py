@@ -1,0 +1,259 @@
+"""Train the x1 restoration network (noise and JPEG artefacts) and export it to ONNX.
+
+    python training/restore.py --seed 0   # writes src/adapters/cropedly_adapters/models/restore_x1.onnx
+
+The network runs on the image as it arrives, before any upscaling, so one model
+serves x1, x2 and x4. Its target is the clean bicubic-downscaled patch, the input the
+super-resolution models were trained on; its inputs are that patch degraded the way
+photos really are (docs/model.md): another downscaling kernel or a mild blur, then
+noise and JPEG in random order and strength. A share of the inputs is left clean so
+the network learns to leave clean pixels alone (the clean-input gain must hold).
+The loss is Charbonnier, for fidelity rather than invented texture.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from PIL import Image, ImageFilter
+from torch import nn
+from torch.nn import functional as nnf
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from data import load_hr_images
+from model import RGB_TO_YCC, count_params
+
+MODELS_DIR = Path(__file__).resolve().parents[1] / "src" / "adapters" / "cropedly_adapters" / "models"
+_KERNELS = (Image.BILINEAR, Image.LANCZOS, Image.BOX, Image.HAMMING)
+
+
+class RestoreNet(nn.Module):
+    """A residual CNN on YCbCr in [0, 1]: it predicts the correction, not the image."""
+
+    def __init__(self, channels: int = 32, layers: int = 7) -> None:
+        super().__init__()
+        self.channels = channels
+        self.layers = layers
+        convs: list[nn.Module] = [nn.Conv2d(3, channels, 3, padding=1), nn.LeakyReLU(0.1)]
+        for _ in range(layers - 2):
+            convs += [nn.Conv2d(channels, channels, 3, padding=1), nn.LeakyReLU(0.1)]
+        convs.append(nn.Conv2d(channels, 3, 3, padding=1))
+        self.body = nn.Sequential(*convs)
+        for m in self.body:
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, a=0.1, nonlinearity="leaky_relu")
+                nn.init.zeros_(m.bias)
+        last = self.body[-1]
+        assert isinstance(last, nn.Conv2d)
+        # Start as the identity: the correction head begins near zero.
+        nn.init.normal_(last.weight, std=1e-3)
+
+    @property
+    def receptive_radius(self) -> int:
+        return self.layers
+
+    def forward(self, ycc: torch.Tensor) -> torch.Tensor:
+        return ycc + self.body(ycc)
+
+
+class RGBRestorer(nn.Module):
+    """What ships: uint8 RGB (H, W, 3) in, uint8 RGB (H, W, 3) out."""
+
+    def __init__(self, net: RestoreNet) -> None:
+        super().__init__()
+        self.net = net
+        self.receptive_radius = net.receptive_radius
+        self.register_buffer("to_ycc", RGB_TO_YCC.float()[:, :, None, None])
+        self.register_buffer("to_rgb", torch.linalg.inv(RGB_TO_YCC).float()[:, :, None, None])
+
+    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
+        x = rgb.to(torch.float32).permute(2, 0, 1).unsqueeze(0) / 255.0
+        out = nnf.conv2d(self.net(nnf.conv2d(x, self.to_ycc)), self.to_rgb) * 255.0
+        out = torch.clamp(torch.round(out), 0.0, 255.0)
+        return out[0].permute(1, 2, 0).to(torch.uint8)
+
+
+def degrade_patch(clean: Image.Image, hr: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """One photo-like degradation of ``clean`` (the bicubic half of ``hr``)."""
+    p = clean.width
+    if rng.random() < 0.15:
+        return clean
+    im = clean
+    if rng.random() < 0.3:  # another downscaling kernel than the benchmark's bicubic
+        im = hr.resize((p, p), _KERNELS[int(rng.integers(len(_KERNELS)))])
+    if rng.random() < 0.2:
+        im = im.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.3, 0.9))))
+    steps = ["noise", "jpeg"]
+    if rng.random() < 0.5:
+        steps.reverse()
+    for step in steps:
+        if step == "noise" and rng.random() < 0.75:
+            a = np.asarray(im, dtype=np.float32)
+            sigma = float(rng.uniform(1.0, 15.0))
+            kind = rng.random()
+            if kind < 0.45:  # colour noise, independent per channel
+                noise = rng.normal(0, sigma, a.shape)
+            elif kind < 0.8:  # luminance noise
+                noise = np.repeat(rng.normal(0, sigma, a.shape[:2])[..., None], 3, axis=2)
+            else:  # signal-dependent (shot) noise
+                noise = rng.normal(0, 1, a.shape) * sigma * np.sqrt(np.maximum(a, 1) / 128.0)
+            im = Image.fromarray(np.clip(np.round(a + noise), 0, 255).astype(np.uint8))
+        elif step == "jpeg" and rng.random() < 0.75:
+            buf = io.BytesIO()
+            im.save(buf, "JPEG", quality=int(rng.integers(30, 96)))
+            im = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+    return im
+
+
+class Sampler:
+    def __init__(self, images: list[Image.Image], patch: int, seed: int) -> None:
+        self.images = images
+        self.patch = patch
+        self.rng = np.random.default_rng(seed)
+        areas = np.array([im.width * im.height for im in images], dtype=np.float64)
+        self.weights = areas / areas.sum()
+
+    def batch(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        p, rng = self.patch, self.rng
+        xs = np.empty((size, p, p, 3), np.float32)
+        ys = np.empty((size, p, p, 3), np.float32)
+        for n, i in enumerate(rng.choice(len(self.images), size=size, p=self.weights)):
+            im = self.images[i]
+            x = int(rng.integers(0, im.width - 2 * p + 1))
+            y = int(rng.integers(0, im.height - 2 * p + 1))
+            hr = im.crop((x, y, x + 2 * p, y + 2 * p))
+            clean = hr.resize((p, p), Image.BICUBIC)
+            bad = degrade_patch(clean, hr, rng)
+            a, b = np.asarray(bad), np.asarray(clean)
+            k = int(rng.integers(0, 4))
+            a, b = np.rot90(a, k), np.rot90(b, k)
+            if rng.integers(0, 2):
+                a, b = a[:, ::-1], b[:, ::-1]
+            xs[n], ys[n] = a, b
+        return xs / 255.0, ys / 255.0
+
+
+def to_ycc(rgb: np.ndarray) -> torch.Tensor:
+    t = torch.from_numpy(np.ascontiguousarray(rgb)).permute(0, 3, 1, 2)
+    return nnf.conv2d(t, RGB_TO_YCC.float()[:, :, None, None])
+
+
+def export_onnx(net: RestoreNet, out: Path, meta: dict) -> None:
+    net.eval()
+    wrapper = RGBRestorer(net).eval()
+    buf = io.BytesIO()
+    torch.onnx.export(
+        wrapper,
+        torch.zeros(64, 64, 3, dtype=torch.uint8),
+        buf,
+        input_names=["rgb"],
+        output_names=["rgb_out"],
+        dynamic_axes={"rgb": {0: "h", 1: "w"}, "rgb_out": {0: "h", 1: "w"}},
+        opset_version=17,
+        dynamo=False,
+    )
+    proto = onnx.load_from_string(buf.getvalue())
+    info = {"scale": 1, "receptive_radius": net.receptive_radius, **meta}
+    for key, value in info.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, str(value)
+    data = proto.SerializeToString()
+    sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    with torch.no_grad():
+        ref = wrapper(torch.from_numpy(x)).numpy().astype(int)
+    got = sess.run(None, {"rgb": x})[0]
+    if got.shape != ref.shape or np.abs(got.astype(int) - ref).max() > 1:
+        raise SystemExit("ONNX export differs from PyTorch")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(data)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--channels", type=int, default=32)
+    ap.add_argument("--layers", type=int, default=7)
+    ap.add_argument("--steps", type=int, default=5000)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--patch", type=int, default=48)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--log-every", type=int, default=100)
+    ap.add_argument("--run-dir", type=Path, default=None)
+    ap.add_argument("--out", type=Path, default=MODELS_DIR / "restore_x1.onnx")
+    ap.add_argument("--export-checkpoint", type=Path, default=None)
+    args = ap.parse_args()
+    net = RestoreNet(args.channels, args.layers)
+    if args.export_checkpoint is not None:
+        net.load_state_dict(torch.load(args.export_checkpoint, weights_only=True))
+        meta = json.loads(args.export_checkpoint.with_name("progress.json").read_text())
+        export_onnx(net, args.out, meta)
+        print(json.dumps({"exported": str(args.out)}), flush=True)
+        return
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    run_dir = args.run_dir or Path(__file__).resolve().parent / "runs" / f"restore-seed{args.seed}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    sampler = Sampler(load_hr_images(), args.patch, args.seed)
+    print(f"restore: {count_params(net)} parameters, {len(sampler.images)} images", flush=True)
+    opt = torch.optim.Adam(net.parameters(), lr=args.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda i: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(i / args.steps, 1.0)))
+    )
+    # Luminance carries the detail (and the PSNR-Y goal); chroma still counts.
+    weight = torch.tensor([1.0, 0.5, 0.5])[None, :, None, None]
+    running = 0.0
+    for step in range(1, args.steps + 1):
+        bad, clean = sampler.batch(args.batch)
+        diff = net(to_ycc(bad)) - to_ycc(clean)
+        loss = (torch.sqrt(diff * diff + 1e-6) * weight).mean()  # Charbonnier
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        running += loss.item()
+        if step % args.log_every == 0 or step == args.steps:
+            msg = {
+                "step": step,
+                "loss": running / args.log_every,
+                "elapsed_s": round(time.perf_counter() - t0, 1),
+            }
+            running = 0.0
+            print(json.dumps(msg), flush=True)
+            torch.save(net.state_dict(), run_dir / "last.pt")
+            progress = {
+                "kind": "restore",
+                "channels": args.channels,
+                "layers": args.layers,
+                "steps": args.steps,
+                "steps_done": step,
+                "batch": args.batch,
+                "patch": args.patch,
+                "seed": args.seed,
+                "threads": args.threads,
+                "train_seconds": msg["elapsed_s"],
+                "params": count_params(net),
+            }
+            (run_dir / "progress.json").write_text(json.dumps(progress))
+    export_onnx(net, args.out, json.loads((run_dir / "progress.json").read_text()))
+    print(json.dumps({"done": str(args.out)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
