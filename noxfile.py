@@ -52,7 +52,13 @@ def typecheck(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Login, token, pipeline and model figures, written under docs/."""
     session.install("-e", ".[test]")
-    for script in ("bench/bench_auth.py", "bench/bench_pipeline.py", "bench/bench_model.py"):
+    scripts = (
+        "bench/bench_auth.py",
+        "bench/bench_pipeline.py",
+        "bench/bench_model.py",
+        "bench/measure_enhancement.py",
+    )
+    for script in scripts:
         if Path(script).exists():
             session.run("python", script)
 
@@ -73,13 +79,22 @@ def cli(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def train(session: nox.Session) -> None:
-    """Train both super-resolution models on CPU (seed 0) into cropedly_adapters/models/.
+    """Train every shipped model on CPU (seed 0) into cropedly_adapters/models/.
 
-    About 50 min on 2 shared cores (docs/model.md); ``nox -s train -- --scale 2`` trains one.
+    About 50 min for the two super-resolution models, 40 min for the restoration model
+    and 15 min for the tone model on 2 shared cores (docs/model.md, docs/enhancement.md);
+    ``nox -s train -- --scale 2`` trains one SR model, ``-- restore`` or ``-- tone`` one
+    of the others.
     """
-    session.install(TORCH, "numpy", "pillow", "onnx", "onnxruntime")
+    # attrs: training/tone.py imports the adapter's feature code, whose package needs it.
+    session.install(TORCH, "numpy", "pillow", "onnx", "onnxruntime", "attrs")
+    if session.posargs in (["restore"], ["tone"]):
+        session.run("python", f"training/{session.posargs[0]}.py", "--seed", "0")
+        return
     if session.posargs:
         session.run("python", "training/train.py", *session.posargs)
         return
     for scale in ("2", "4"):
         session.run("python", "training/train.py", "--scale", scale, "--seed", "0")
+    session.run("python", "training/restore.py", "--seed", "0")
+    session.run("python", "training/tone.py", "--seed", "0")

@@ -31,7 +31,6 @@ from synthetic import scene
 
 from cropedly.bootstrap import worker_pipeline
 from cropedly.settings import UpscalerKind
-from cropedly_adapters.image_pipeline import default_pipeline
 from cropedly_adapters.opencv_filters import OpenCvBlur
 from cropedly_adapters.pillow_codec import encoder_params
 from cropedly_core.images.adjust import AdjustSettings, auto_tone
@@ -83,8 +82,10 @@ def speed(repeats: int) -> list[str]:
     tone = EnhanceOptions(adjust=Adjust.AUTO, restore=Restore.NONE)
     pipeline.run(_encode(photo, "PNG"), tone)  # load the models before timing
     rows = [
-        f"Input: a {photo.width} x {photo.height} ({mp:.1f} MP) dataset photo, best of {repeats}, "
-        "one thread; restore=none.",
+        (
+            f"Input: a {photo.width} x {photo.height} ({mp:.1f} MP) dataset photo, "
+            f"best of {repeats}, one thread; restore=none."
+        ),
         "",
         "| input | floor MP/s | adjust=none MP/s | none / floor | adjust=auto MP/s | auto / floor |",
         "|---|---:|---:|---:|---:|---:|",

@@ -158,8 +158,10 @@ def tone_table() -> list[str]:
     images = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(VAL.glob("*.png"))]
     rng = np.random.default_rng(2016)  # not the training seeds
     rows = [
-        f"{len(images)} validation images (Set5) x {DRAWS} random faults per family; "
-        "mean CIEDE2000 to the original (lower is better).",
+        (
+            f"{len(images)} validation images (Set5) x {DRAWS} random faults per family; "
+            "mean CIEDE2000 to the original (lower is better)."
+        ),
         "",
         "| fault | " + " | ".join(methods) + " | learned cut |",
         "|---|" + "---:|" * (len(methods) + 1),
@@ -200,7 +202,7 @@ def _splice(path: Path, tag: str, rows: list[str]) -> None:
     start, end = f"<!-- {tag} -->", f"<!-- /{tag} -->"
     block = f"{start}\n" + "\n".join(rows) + f"\n{end}"
     if start in text:
-        text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _m: block, text, flags=re.S)
+        text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _m: block, text, flags=re.DOTALL)
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     path.write_text(text)

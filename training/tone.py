@@ -2,8 +2,9 @@
 
     python training/tone.py --seed 0   # writes src/adapters/cropedly_adapters/models/tone.onnx
 
-A tiny CNN looks at a 64 x 64 thumbnail and predicts eight numbers of one global
-correction: a black and a white point per channel (exposure, contrast, fading, casts),
+A small network reads statistics of a 64 x 64 thumbnail (``tone_features`` in the
+adapter, imported from there so training and serving cannot drift apart) and
+predicts eight numbers of one global correction: a black and a white point per channel (exposure, contrast, fading, casts),
 one midtone gamma and one saturation. The adapter turns them into lookup tables that
 Pillow applies at full resolution in C, so the cost per pixel does not depend on the
 network and no halo can appear. Training pairs are thumbnails of the training photos
@@ -37,36 +38,34 @@ from data import TRAIN_DIR
 from faults import random_faults
 from model import count_params
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT / "src" / "adapters")]
+from cropedly_adapters.onnx_tone import tone_features  # noqa: E402 - after the path
+
+FEATURES = len(tone_features(np.zeros((4, 4, 3))))
+
 MODELS_DIR = Path(__file__).resolve().parents[1] / "src" / "adapters" / "cropedly_adapters" / "models"
 THUMB = 64
 LUMA = (0.299, 0.587, 0.114)
 
 
 class ToneNet(nn.Module):
-    """Thumbnail (1, 3, 64, 64) in [0, 1] -> (1, 8): black[3], white[3], gamma, saturation."""
+    """Features (N, F) -> (N, 8): black[3], white[3], gamma, saturation."""
 
-    def __init__(self, width: int = 32) -> None:
+    def __init__(self, width: int = 128) -> None:
         super().__init__()
-        w = width
-        self.features = nn.Sequential(
-            nn.Conv2d(3, w // 2, 3, stride=2, padding=1), nn.LeakyReLU(0.1),
-            nn.Conv2d(w // 2, w, 3, stride=2, padding=1), nn.LeakyReLU(0.1),
-            nn.Conv2d(w, 2 * w, 3, stride=2, padding=1), nn.LeakyReLU(0.1),
-            nn.Conv2d(2 * w, 2 * w, 3, stride=2, padding=1), nn.LeakyReLU(0.1),
+        self.body = nn.Sequential(
+            nn.Linear(FEATURES, width), nn.LeakyReLU(0.1),
+            nn.Linear(width, width), nn.LeakyReLU(0.1),
+            nn.Linear(width, 8),
         )  # fmt: skip
-        # Pooled features plus per-channel mean, spread and extremes of the thumbnail.
-        self.head = nn.Sequential(nn.Linear(4 * w + 12, 64), nn.LeakyReLU(0.1), nn.Linear(64, 8))
-        last = self.head[-1]
+        last = self.body[-1]
         assert isinstance(last, nn.Linear)
         nn.init.zeros_(last.weight)  # start as the identity correction
         nn.init.zeros_(last.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f = self.features(x)
-        flat = x.flatten(2)
-        stats = [flat.mean(2), flat.std(2), flat.amax(2), flat.amin(2)]
-        z = self.head(torch.cat([f.mean((2, 3)), f.amax((2, 3)), *stats], dim=1))
-        t = torch.tanh(z)
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        t = torch.tanh(self.body(f))
         black = 0.25 * t[:, 0:3]
         white = torch.exp(0.7 * t[:, 3:6])
         gamma = torch.exp(0.7 * t[:, 6:7])
@@ -110,9 +109,9 @@ def export_onnx(net: ToneNet, out: Path, meta: dict) -> None:
     buf = io.BytesIO()
     torch.onnx.export(
         net,
-        torch.zeros(1, 3, THUMB, THUMB),
+        torch.zeros(1, FEATURES),
         buf,
-        input_names=["thumbnail"],
+        input_names=["features"],
         output_names=["params"],
         opset_version=17,
         dynamo=False,
@@ -122,10 +121,10 @@ def export_onnx(net: ToneNet, out: Path, meta: dict) -> None:
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, str(value)
     data = proto.SerializeToString()
-    x = np.random.default_rng(0).random((1, 3, THUMB, THUMB), dtype=np.float32)
+    x = tone_features(np.random.default_rng(0).random((THUMB, THUMB, 3)))[None]
     with torch.no_grad():
         ref = net(torch.from_numpy(x)).numpy()
-    got = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, {"thumbnail": x})[0]
+    got = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, {"features": x})[0]
     if np.abs(got - ref).max() > 1e-4:
         raise SystemExit("ONNX export differs from PyTorch")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -134,9 +133,9 @@ def export_onnx(net: ToneNet, out: Path, meta: dict) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=MODELS_DIR / "tone.onnx")
@@ -158,10 +157,12 @@ def main() -> None:
         clean = bank[idx]
         if rng.random() < 0.5:
             clean = clean[:, :, ::-1]
-        bad = np.stack([random_faults(c, rng) for c in clean])
+        # Faults on the thumbnail's 8-bit values, as the adapter sees a faulty photo.
+        bad = np.stack([np.rint(random_faults(c, rng) * 255) / 255 for c in clean])
+        feats = torch.from_numpy(np.stack([tone_features(b) for b in bad]))
         x = torch.from_numpy(bad.transpose(0, 3, 1, 2).astype(np.float32))
         target = torch.from_numpy(np.ascontiguousarray(clean.transpose(0, 3, 1, 2), np.float32))
-        loss = (correct(x, net(x)) - target).abs().mean()
+        loss = (correct(x, net(feats)) - target).abs().mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -122,6 +122,7 @@ class EnhancementPipeline:
         # The codec's cheap noise and blocking estimate steers the network: an image
         # that shows neither is passed through untouched, so clean input keeps every
         # bit of the upscaler's gain.
-        if plan_clean(rgb, source_format, self.settings).sigma <= 0:
+        plan = plan_clean(rgb, source_format, self.settings)
+        if plan.sigma <= 0 and plan.blockiness < self.settings.learned_blockiness_threshold:
             return rgb
         return self.restorer.restore(np.ascontiguousarray(rgb))
