@@ -42,7 +42,7 @@ _QUANTILES: Final = (0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.98, 0
 
 
 def tone_features(thumb: NDArray[np.float64]) -> NDArray[np.float32]:
-    """The network's input: statistics of an h x w x 3 thumbnail in [0, 1] (training uses it too)."""
+    """The network's input: statistics of an h x w x 3 thumbnail in [0, 1] (training too)."""
     px = thumb.reshape(-1, 3).astype(np.float64)
     y = px @ _LUMA
     lin = np.where(px <= 0.04045, px / 12.92, ((px + 0.055) / 1.055) ** 2.4)
