@@ -265,3 +265,27 @@ def test_purge_deletes_expired_results_and_bytes(tmp_path: Path) -> None:
     assert 0 == run.returncode, run.stderr
     assert "purged 1 expired result(s)" in run.stdout
     assert [stored[1].blob_key] == list(FsspecBlobStore(services.settings.blobs).keys())
+
+
+def test_restore_and_adjust_switch_the_learned_steps(tmp_path: Path) -> None:
+    """--restore/--adjust none leave the pixels; --restore auto cleans a noisy file."""
+    import numpy as np  # noqa: PLC0415 - only this test looks at pixels
+
+    rng = np.random.default_rng(0)
+    noisy = np.clip(128 + rng.normal(0, 12, (48, 64, 3)), 0, 255).astype(np.uint8)
+    src = tmp_path / "noisy.png"
+    Image.fromarray(noisy).save(src)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CROPEDLY_")}
+    env |= {"CROPEDLY_UPSCALER": "onnx", "CROPEDLY_DATA_DIR": str(tmp_path / "data")}
+    outputs = {}
+    for restore in ("none", "auto"):
+        out = tmp_path / restore
+        run = subprocess.run(
+            [sys.executable, "-m", "cropedly.cli", "enhance", src, "--out", out,
+             "--restore", restore, "--adjust", "none", "--format", "png"],
+            capture_output=True, text=True, env=env, timeout=180, check=False,
+        )  # fmt: skip
+        assert 0 == run.returncode, run.stderr
+        outputs[restore] = np.asarray(Image.open(out / "noisy.png.png").convert("RGB"))
+    assert np.array_equal(noisy, outputs["none"])
+    assert outputs["auto"].astype(float).std() < 0.7 * noisy.astype(float).std()

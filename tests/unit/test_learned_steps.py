@@ -1,4 +1,4 @@
-"""The learned restore and tone adapters, and the pipeline's restore/adjust switches."""
+"""The learned restore and tone adapters beyond their contract, and the pipeline's switches."""
 
 from __future__ import annotations
 
@@ -35,23 +35,11 @@ def toner() -> OnnxToneCorrector:
 
 
 class TestRestorer:
-    def test_same_shape_uint8(self, restorer):
-        out = restorer.restore(_photo_like(21, 34))
-        assert (21, 34, 3) == out.shape
-        assert np.uint8 == out.dtype
-
     def test_tiled_equals_whole_image(self, restorer):
         """Tiles read the receptive margin, so tiling changes no pixel."""
         img = _photo_like(61, 77)
         whole = OnnxRestorer(threads=1, tile=4096).restore(img)
         assert np.array_equal(whole, restorer.restore(img))
-
-    def test_removes_noise(self, restorer):
-        clean = _photo_like(64, 64, noise=0)
-        noisy = _photo_like(64, 64, noise=10, seed=3)
-        before = np.abs(noisy.astype(int) - clean).mean()
-        after = np.abs(restorer.restore(noisy).astype(int) - clean).mean()
-        assert after < 0.8 * before
 
     def test_rejects_alpha_and_other_types(self, restorer):
         with pytest.raises(InvalidInput):
@@ -68,12 +56,6 @@ class TestTone:
         params = toner.params(Image.fromarray(dark))
         expected = np.rint(params.transform(dark / 255.0) * 255)
         assert np.abs(toner.correct(dark).astype(int) - expected).max() <= 2
-
-    def test_lifts_an_under_exposed_photo(self, toner):
-        img = _photo_like(64, 64, noise=4)
-        dark = (img * 0.45).astype(np.uint8)
-        out = toner.correct(dark)
-        assert np.abs(out.astype(int) - img).mean() < 0.6 * np.abs(dark.astype(int) - img).mean()
 
     def test_transparent_pixels_do_not_steer(self, toner):
         img = _photo_like(32, 32, noise=4)
