@@ -46,6 +46,8 @@ def test_packaged_models_load_from_the_installed_wheel(tmp_path):
         names = set(zf.namelist())
         assert "cropedly_adapters/models/sr_x2.onnx" in names
         assert "cropedly_adapters/models/sr_x4.onnx" in names
+        assert "cropedly_adapters/models/restore_x1.onnx" in names
+        assert "cropedly_adapters/models/tone.onnx" in names
         assert "cropedly_adapters/models/__init__.py" in names
         zf.extractall(tmp_path / "site")
     site = str(tmp_path / "site")
