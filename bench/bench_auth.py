@@ -42,8 +42,6 @@ def email_of(n: int) -> str:
     return f"client{n}@example.com"
 
 
-
-
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))

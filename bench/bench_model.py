@@ -175,8 +175,6 @@ def speed(cases: list[tuple[float, int, int, int]]) -> list[dict[str, float]]:
     return rows
 
 
-
-
 def _mean_psnr(scores: list[tuple[float, float]]) -> float:
     return float(np.mean([p for p, _ in scores]))
 

@@ -202,7 +202,9 @@ def _splice(path: Path, tag: str, rows: list[str]) -> None:
     start, end = f"<!-- {tag} -->", f"<!-- /{tag} -->"
     block = f"{start}\n" + "\n".join(rows) + f"\n{end}"
     if start in text:
-        text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _m: block, text, flags=re.DOTALL)
+        text = re.sub(
+            re.escape(start) + ".*?" + re.escape(end), lambda _m: block, text, flags=re.DOTALL
+        )
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     path.write_text(text)

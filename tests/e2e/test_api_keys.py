@@ -118,7 +118,9 @@ class TestApiKeys:
         assert [] == http.get(KEYS, headers=other).json()
         assert 200 == http.post(TOKEN, files=_form(apiKey=created["key"])).status_code
 
-    @pytest.mark.parametrize("key", ["", "cpk_", "cpk_" + "A" * 43, "not a key", "cpk_" + "x" * 124])
+    @pytest.mark.parametrize(
+        "key", ["", "cpk_", "cpk_" + "A" * 43, "not a key", "cpk_" + "x" * 124]
+    )
     def test_unknown_or_malformed_keys_are_401(self, http: httpx.Client, key: str) -> None:
         answer = http.post(TOKEN, files=_form(apiKey=key))
         assert answer.status_code in (401, 422), answer.text

@@ -18,7 +18,9 @@ def _form(**fields: str) -> dict[str, tuple[None, str]]:
 
 class TestChangePassword:
     def test_the_new_password_works_and_old_tokens_do_not(
-        self, client: TestClient, memory_services: Services  # type: ignore[type-arg]
+        self,
+        client: TestClient,
+        memory_services: Services,  # type: ignore[type-arg]
     ) -> None:
         """200 with a fresh token; the token used to ask is refused afterwards; the new password logs in."""
         old = bearer(memory_services, "ann@example.com", Plan.FREE)
@@ -34,7 +36,9 @@ class TestChangePassword:
         assert 200 == login.status_code
 
     def test_a_wrong_current_password_is_403_and_throttled(
-        self, client: TestClient, memory_services: Services  # type: ignore[type-arg]
+        self,
+        client: TestClient,
+        memory_services: Services,  # type: ignore[type-arg]
     ) -> None:
         """A stolen token cannot guess the password behind it: 403, then 429 past the limit."""
         auth = bearer(memory_services, "ann@example.com", Plan.FREE)
@@ -45,7 +49,9 @@ class TestChangePassword:
         assert 200 == client.get("/auth/v1/me", headers=auth).status_code  # nothing changed
 
     def test_a_weak_new_password_is_422_with_the_reason(
-        self, client: TestClient, memory_services: Services  # type: ignore[type-arg]
+        self,
+        client: TestClient,
+        memory_services: Services,  # type: ignore[type-arg]
     ) -> None:
         """The policy applies to changes too, and says why."""
         auth = bearer(memory_services, "ann@example.com", Plan.FREE)
@@ -56,7 +62,9 @@ class TestChangePassword:
         assert "breached" in weak.json()["detail"]
 
     def test_a_google_account_is_sent_to_forgot_password(
-        self, client: TestClient, memory_services: Services  # type: ignore[type-arg]
+        self,
+        client: TestClient,
+        memory_services: Services,  # type: ignore[type-arg]
     ) -> None:
         """An account without a password has no current one to give: 403 naming forgot-password."""
         user = memory_services.accounts.register("g@example.com", None, "G")

@@ -78,7 +78,9 @@ def token_of(response: httpx.Response) -> str:
 
 class TestTheFlow:
     def test_login_redirects_with_state_nonce_and_pkce(
-        self, http: TestClient, provider: Provider  # type: ignore[type-arg]
+        self,
+        http: TestClient,
+        provider: Provider,  # type: ignore[type-arg]
     ) -> None:
         """The authorization URL carries state, nonce and an S256 challenge; a cookie remembers them."""
         login = http.get(LOGIN, follow_redirects=False)
@@ -98,7 +100,9 @@ class TestTheFlow:
         assert CLIENT_SECRET not in login.headers["location"]
 
     def test_a_new_person_gets_a_free_account_without_password(
-        self, http: TestClient, services: Services  # type: ignore[type-arg]
+        self,
+        http: TestClient,
+        services: Services,  # type: ignore[type-arg]
     ) -> None:
         """The callback creates the account and hands a working JWT to the console's fragment."""
         token = token_of(sign_in(http))
@@ -114,14 +118,19 @@ class TestTheFlow:
         assert user.password_hash is None
 
     def test_signing_in_again_finds_the_same_account(
-        self, http: TestClient, services: Services  # type: ignore[type-arg]
+        self,
+        http: TestClient,
+        services: Services,  # type: ignore[type-arg]
     ) -> None:
         token_of(sign_in(http))
         token_of(sign_in(http))
         assert 1 == len(services.accounts.users.list())
 
     def test_a_password_account_with_the_same_email_is_linked(
-        self, http: TestClient, services: Services, provider: Provider  # type: ignore[type-arg]
+        self,
+        http: TestClient,
+        services: Services,
+        provider: Provider,  # type: ignore[type-arg]
     ) -> None:
         """An existing account with that verified e-mail signs in; no duplicate; its password still works."""
         existing = services.accounts.register(
@@ -135,7 +144,8 @@ class TestTheFlow:
         services.accounts.login("gina@example.com", "her own long passphrase")
 
     def test_the_login_cookie_is_cleared_and_works_once(
-        self, http: TestClient  # type: ignore[type-arg]
+        self,
+        http: TestClient,  # type: ignore[type-arg]
     ) -> None:
         """Replaying the callback fails: the code is spent and the cookie gone."""
         callback = approve(start(http))
@@ -188,7 +198,10 @@ class TestRefusals:
         refused(sign_in(http), "signature")
 
     def test_unverified_email(
-        self, http: TestClient, provider: Provider, services: Services  # type: ignore[type-arg]
+        self,
+        http: TestClient,
+        provider: Provider,
+        services: Services,  # type: ignore[type-arg]
     ) -> None:
         """An e-mail the provider did not verify proves nothing: no account, no token."""
         services.accounts.register("gina@example.com", "her own long passphrase", "Gina")
@@ -197,9 +210,13 @@ class TestRefusals:
 
     def test_provider_error_answer(self, http: TestClient) -> None:  # type: ignore[type-arg]
         start(http)
-        refused(http.get(f"{CALLBACK}?error=access_denied", follow_redirects=False), "access_denied")
+        refused(
+            http.get(f"{CALLBACK}?error=access_denied", follow_redirects=False), "access_denied"
+        )
 
-    @pytest.mark.parametrize("query", ["", "?code=abc", "?state=abc", f"?code={'x' * 5000}&state=s"])
+    @pytest.mark.parametrize(
+        "query", ["", "?code=abc", "?state=abc", f"?code={'x' * 5000}&state=s"]
+    )
     def test_missing_or_oversized_parameters(self, http: TestClient, query: str) -> None:  # type: ignore[type-arg]
         start(http)
         answer = http.get(f"{CALLBACK}{query}", follow_redirects=False)
@@ -253,9 +270,10 @@ class TestAgainstARealServer:
                 google_client_id=CLIENT_ID,
                 google_client_secret=CLIENT_SECRET,
             )
-            with running_server(env, tmp_path) as server, httpx.Client(
-                base_url=server.base, timeout=30.0
-            ) as browser:
+            with (
+                running_server(env, tmp_path) as server,
+                httpx.Client(base_url=server.base, timeout=30.0) as browser,
+            ):
                 login = browser.get(LOGIN, follow_redirects=False)
                 assert 302 == login.status_code, login.text
                 back = httpx.get(login.headers["location"]).headers["location"]

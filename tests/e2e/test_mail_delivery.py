@@ -70,7 +70,9 @@ def _walk_the_reset(server: Server, mail: Callable[[], list[bytes]]) -> EmailMes
         assert f'href="{server.base}/console/reset#token={token}"' in page.get_content()  # type: ignore[attr-defined]
         reset = http.post("/auth/v1/reset-password", files=_form(token=token, password=NEW))
         assert 204 == reset.status_code, reset.text
-        assert 200 == http.post("/auth/v1/login", files=_form(email=EMAIL, password=NEW)).status_code
+        assert (
+            200 == http.post("/auth/v1/login", files=_form(email=EMAIL, password=NEW)).status_code
+        )
         me = http.get("/auth/v1/me", headers={"Authorization": f"Bearer {old_token}"})
         assert 401 == me.status_code
         return message
@@ -128,7 +130,10 @@ class TestSmtp:
         """With CROPEDLY_SMTP_HOST the mail goes to the SMTP server, and nothing to the outbox."""
         inbox, port = smtp
         env = server_env(
-            tmp_path, smtp_host="127.0.0.1", smtp_port=str(port), smtp_sender="noreply@cropedly.test"
+            tmp_path,
+            smtp_host="127.0.0.1",
+            smtp_port=str(port),
+            smtp_sender="noreply@cropedly.test",
         )
         with running_server(env, tmp_path) as server:
             message = _walk_the_reset(server, lambda: list(inbox.messages))

@@ -65,7 +65,9 @@ class TestTone:
         junk[:, :16] = (255, 0, 255)
         assert np.array_equal(toner.correct(img[:, 16:].copy()).shape, (32, 16, 3))
         p1 = toner.params(Image.fromarray(junk), alpha)
-        p2 = toner.params(Image.fromarray(np.where(alpha[..., None] > 0, img, 0).astype(np.uint8)), alpha)
+        p2 = toner.params(
+            Image.fromarray(np.where(alpha[..., None] > 0, img, 0).astype(np.uint8)), alpha
+        )
         assert np.allclose(p1.white, p2.white, atol=1e-6)
 
     def test_rejects_bad_pixels(self, toner):

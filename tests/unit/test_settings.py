@@ -7,7 +7,15 @@ from pathlib import Path
 import attrs
 import pytest
 
-from cropedly.settings import LogLevel, Settings, SettingsError, SmtpSecurity, UpscalerKind
+from cropedly.bootstrap import worker_pipeline
+from cropedly.settings import (
+    LogLevel,
+    Settings,
+    SettingsError,
+    SmtpSecurity,
+    ToneKind,
+    UpscalerKind,
+)
 from cropedly_core.images.model import ImageLimits
 
 BAD = [
@@ -17,6 +25,7 @@ BAD = [
     ("CROPEDLY_WORKERS", "0", "from 1"),
     ("CROPEDLY_IMAGE_WORKERS", "-1", "from 1"),
     ("CROPEDLY_UPSCALER", "bogus", "one of onnx, lanczos"),
+    ("CROPEDLY_TONE", "fancy", "one of classic, learned"),
     ("CROPEDLY_SMTP_SECURITY", "ssl", "one of none, starttls, tls"),
     ("CROPEDLY_LOG_LEVEL", "LOUD", "one of DEBUG, INFO, WARNING, ERROR"),
     ("CROPEDLY_SECONDS_PER_IMAGE", "nan", "a number"),
@@ -127,3 +136,11 @@ def test_image_limit_defaults_come_from_the_core_alone():
 
 def test_the_password_never_shows_in_the_repr():
     assert "hunter2" not in repr(Settings(smtp_password="hunter2"))
+
+
+def test_the_learned_tone_step_is_opt_in():
+    """CROPEDLY_TONE=learned adds the tone model; the default keeps the classic step."""
+    limits = ImageLimits()
+    assert worker_pipeline(UpscalerKind.ONNX, 1, limits).toner is None
+    assert worker_pipeline(UpscalerKind.ONNX, 1, limits, ToneKind.LEARNED).toner is not None
+    assert Settings.from_env({"CROPEDLY_TONE": "LEARNED"}).tone is ToneKind.LEARNED

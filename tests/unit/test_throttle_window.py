@@ -186,7 +186,9 @@ class TestLockoutSparesTheOwner:
 
     def test_many_addresses_lock_the_email_for_everyone(self) -> None:
         """Past per_email_all_clients failures the e-mail is locked for every client."""
-        throttle = LoginThrottle(ThrottlePolicy(per_email=2, per_client=20, per_email_all_clients=6))
+        throttle = LoginThrottle(
+            ThrottlePolicy(per_email=2, per_client=20, per_email_all_clients=6)
+        )
         for n in range(6):
             assert 0 == wait_of(throttle, "e", f"c{n}", T0)
             throttle.record_failure("e", f"c{n}", T0)

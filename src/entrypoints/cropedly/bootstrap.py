@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from cropedly.settings import MailerKind, Settings, UpscalerKind
+from cropedly.settings import MailerKind, Settings, ToneKind, UpscalerKind
 from cropedly_adapters.argon2_hasher import Argon2PasswordHasher
 from cropedly_adapters.authlib_oidc import OidcProvider
 from cropedly_adapters.fsspec_blobs import FsspecBlobStore
@@ -164,12 +164,16 @@ def catalog_quota(settings: Settings) -> Quota:
 
 
 def worker_pipeline(
-    upscaler: UpscalerKind, onnx_threads: int, limits: ImageLimits
+    upscaler: UpscalerKind,
+    onnx_threads: int,
+    limits: ImageLimits,
+    tone: ToneKind = ToneKind.CLASSIC,
 ) -> EnhancementPipeline:
     """Builds the pipeline inside a worker process (module-level so that it pickles).
 
-    ``onnx`` brings every learned step (restore, tone and colour, upscale);
-    ``lanczos`` the classic ones, which need no model.
+    ``onnx`` brings the learned restoration and upscaling, and the learned tone and
+    colour step when ``tone`` is ``learned``; ``lanczos`` the classic steps, which
+    need no model.
     """
     if upscaler is UpscalerKind.ONNX:
         # Imported here: importing them loads onnxruntime, which lanczos never needs.
@@ -181,7 +185,7 @@ def worker_pipeline(
             OnnxUpscaler(threads=onnx_threads),
             limits,
             restorer=OnnxRestorer(threads=onnx_threads),
-            toner=OnnxToneCorrector(threads=onnx_threads),
+            toner=OnnxToneCorrector(threads=onnx_threads) if tone is ToneKind.LEARNED else None,
         )
     return default_pipeline(LanczosUpscaler(), limits)
 
@@ -285,7 +289,11 @@ def build_services(settings: Settings, *, start_workers: bool = True) -> Service
     if start_workers:
         pool = ProcessWorkers(
             partial(
-                worker_pipeline, settings.upscaler, settings.onnx_threads, image_limits(settings)
+                worker_pipeline,
+                settings.upscaler,
+                settings.onnx_threads,
+                image_limits(settings),
+                settings.tone,
             ),
             processes=settings.image_workers,
             queue_limit=settings.queue_limit,
@@ -295,7 +303,9 @@ def build_services(settings: Settings, *, start_workers: bool = True) -> Service
         workers = pool
     else:
         workers = InlineWorkers(
-            worker_pipeline(settings.upscaler, settings.onnx_threads, image_limits(settings))
+            worker_pipeline(
+                settings.upscaler, settings.onnx_threads, image_limits(settings), settings.tone
+            )
         )
     return _assemble(
         settings,
@@ -351,7 +361,9 @@ def build_memory_services(
             else InMemoryTokens()
         ),
         workers=InlineWorkers(
-            worker_pipeline(settings.upscaler, settings.onnx_threads, image_limits(settings))
+            worker_pipeline(
+                settings.upscaler, settings.onnx_threads, image_limits(settings), settings.tone
+            )
         ),
         blobs=blobs or InMemoryBlobStore(),
         results=InMemoryResultRepository(),

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Self
 import attrs
 import click
 
-from cropedly.settings import Settings, SettingsError, UpscalerKind
+from cropedly.settings import Settings, SettingsError, ToneKind, UpscalerKind
 from cropedly_core.errors import BatchRejected, DomainError
 from cropedly_core.images.formats import TRAITS, resolve_output_format
 from cropedly_core.images.model import EnhanceOptions, ImageLimits, OutputFormat
@@ -477,6 +477,7 @@ class _Job:
 
     upscaler: UpscalerKind
     onnx_threads: int
+    tone: ToneKind
     limits: ImageLimits
     options: EnhanceOptions
     out: Path
@@ -516,7 +517,7 @@ def _start_worker(job: _Job) -> None:
     # instead of every worker printing a KeyboardInterrupt traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER.job = job
-    _WORKER.pipeline = worker_pipeline(job.upscaler, job.onnx_threads, job.limits)
+    _WORKER.pipeline = worker_pipeline(job.upscaler, job.onnx_threads, job.limits, job.tone)
 
 
 def _write(target: Path, data: bytes, job: _Job) -> bool:
@@ -800,6 +801,7 @@ def enhance(  # click passes every option by name
     job = _Job(
         upscaler=settings.upscaler,
         onnx_threads=settings.onnx_threads,
+        tone=settings.tone,
         limits=settings.image_limits,
         options=options,
         out=out,

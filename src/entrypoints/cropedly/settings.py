@@ -34,6 +34,13 @@ class UpscalerKind(enum.StrEnum):
     LANCZOS = "lanczos"
 
 
+class ToneKind(enum.StrEnum):
+    """Which ``adjust=auto`` step runs: the hand-tuned one, or the learned tone model."""
+
+    CLASSIC = "classic"
+    LEARNED = "learned"
+
+
 class SmtpSecurity(enum.StrEnum):
     NONE = "none"
     STARTTLS = "starttls"
@@ -88,6 +95,10 @@ def _upscaler(value: object) -> UpscalerKind:
     return _member(UpscalerKind, "upscaler", value)
 
 
+def _tone(value: object) -> ToneKind:
+    return _member(ToneKind, "tone", value)
+
+
 def _smtp_security(value: object) -> SmtpSecurity:
     return _member(SmtpSecurity, "smtp_security", value)
 
@@ -130,7 +141,8 @@ class Settings:
         image_workers: processes that decode and enhance images.
         queue_limit: images waiting for a worker before new requests get 503.
         seconds_per_image: time limit of one image in a worker.
-        upscaler: ``onnx`` (the learned model) or ``lanczos``.
+        upscaler: ``onnx`` (the learned models) or ``lanczos``.
+        tone: ``classic`` or ``learned`` (with ``onnx``): the ``adjust=auto`` step.
         onnx_threads: threads of one onnxruntime session.
         login_failures_per_email: failed logins per e-mail per window.
         login_failures_per_client: failed logins per client address per window.
@@ -175,6 +187,9 @@ class Settings:
         default=_LIMITS.seconds_per_image, validator=_at_least(1, 3600)
     )
     upscaler: UpscalerKind = attrs.field(default=UpscalerKind.ONNX, converter=_upscaler)
+    # Classic by default: the learned tone model still moves photos that need no
+    # correction (3.5 Delta E, docs/enhancement.md), the classic step does not.
+    tone: ToneKind = attrs.field(default=ToneKind.CLASSIC, converter=_tone)
     onnx_threads: int = attrs.field(default=1, validator=_at_least(1, 64))
     login_failures_per_email: int = attrs.field(default=5, validator=POSITIVE)
     login_failures_per_client: int = attrs.field(default=20, validator=POSITIVE)
