@@ -11,9 +11,17 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from cropedly_adapters.image_pipeline import default_pipeline
-from cropedly_adapters.memory_images import BoxBlur, MeanDenoiser, NearestUpscaler
+from cropedly_adapters.memory_images import (
+    BoxBlur,
+    ContrastSaliency,
+    FixedFaces,
+    IndexResampler,
+    MeanDenoiser,
+    NearestUpscaler,
+)
 from cropedly_adapters.pillow_codec import PillowCodec
 from cropedly_core.errors import ImageRejected
+from cropedly_core.images.framing import Framing
 from cropedly_core.images.model import (
     Adjust,
     EnhanceOptions,
@@ -87,7 +95,11 @@ def test_transparent_input_to_jpeg_is_composited_on_white():
 
 def test_pure_ports_run_the_whole_pipeline():
     pipeline = EnhancementPipeline(
-        PillowCodec(), NearestUpscaler(), denoiser=MeanDenoiser(), blur=BoxBlur()
+        PillowCodec(),
+        NearestUpscaler(),
+        denoiser=MeanDenoiser(),
+        blur=BoxBlur(),
+        framing=Framing(IndexResampler(), ContrastSaliency(), FixedFaces()),
     )
     image = Image.fromarray(np.full((10, 12, 3), 90, np.uint8))
 

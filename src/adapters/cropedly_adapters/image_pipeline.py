@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from cropedly_adapters.lanczos_upscaler import LanczosUpscaler
+from cropedly_adapters.opencv_faces import OpenCvFaceDetector
 from cropedly_adapters.opencv_filters import OpenCvBlur, OpenCvDenoiser
+from cropedly_adapters.opencv_saliency import OpenCvSaliency
 from cropedly_adapters.pillow_codec import PillowCodec
+from cropedly_adapters.pillow_resampler import PillowResampler
+from cropedly_core.images.framing import Framing
 from cropedly_core.images.model import ImageLimits
 from cropedly_core.images.pipeline import EnhancementPipeline
 from cropedly_core.images.ports import Restorer, ToneCorrector, Upscaler
@@ -26,4 +30,7 @@ def default_pipeline(
         blur=OpenCvBlur(),
         restorer=restorer,
         toner=toner,
+        framing=Framing(
+            resampler=PillowResampler(), saliency=OpenCvSaliency(), faces=OpenCvFaceDetector()
+        ),
     )

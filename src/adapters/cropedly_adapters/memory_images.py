@@ -11,6 +11,7 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
+from cropedly_core.images.geometry import Rect
 from cropedly_core.images.model import Pixels
 
 
@@ -80,3 +81,46 @@ class LevelsToneCorrector:
         out = (rgb.astype(np.float32) - lo.astype(np.float32)) * scale.astype(np.float32)
         result: Pixels = np.clip(np.rint(out), 0, 255).astype(np.uint8)
         return result
+
+
+class IndexResampler:
+    """Exact-size resizing by picking source rows and columns: fast and deterministic.
+
+    Test stand-in only: it aliases when shrinking, which the real adapter must not.
+    """
+
+    def resize(self, pixels: Pixels, width: int, height: int) -> Pixels:
+        h, w = pixels.shape[:2]
+        rows = np.minimum((np.arange(height) * h) // height, h - 1)
+        cols = np.minimum((np.arange(width) * w) // width, w - 1)
+        return np.ascontiguousarray(pixels[rows][:, cols])
+
+
+class FixedFaces:
+    """Reports the faces it was given, scaled from the size they were given for."""
+
+    def __init__(
+        self, faces: list[Rect] | None = None, size: tuple[int, int] | None = None
+    ) -> None:
+        self.faces = list(faces or [])
+        self.size = size
+
+    def detect(self, rgb: Pixels) -> list[Rect]:
+        if self.size is None:
+            return list(self.faces)
+        sx = rgb.shape[1] / self.size[0]
+        sy = rgb.shape[0] / self.size[1]
+        return [
+            Rect(round(f.x * sx), round(f.y * sy), round(f.w * sx), round(f.h * sy))
+            for f in self.faces
+        ]
+
+
+class ContrastSaliency:
+    """Distance of each pixel's colour from the image's mean colour."""
+
+    def saliency(self, rgb: Pixels) -> NDArray[np.float32]:
+        src = rgb[..., :3].astype(np.float32)
+        mean = src.reshape(-1, 3).mean(axis=0)
+        out: NDArray[np.float32] = np.sqrt(((src - mean) ** 2).sum(axis=2)).astype(np.float32)
+        return out

@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from cropedly_core.errors import InvalidInput
+from cropedly_core.images.geometry import Resize
 
 if TYPE_CHECKING:  # reference.py imports Pixels from here
     from cropedly_core.images.reference import ColourStats
@@ -52,6 +53,8 @@ class EnhanceOptions:
         reference: colour statistics to transfer (reference-guided enhancement).
         restore: ``auto`` removes noise and compression artefacts when the image has
             them; ``none`` leaves them. Last, so positional callers keep their meaning.
+        resize: resize to a target size and crop (``geometry.Resize``); an
+            alternative to ``upscale``.
     """
 
     upscale: int = 1
@@ -60,10 +63,16 @@ class EnhanceOptions:
     quality: int | None = None
     reference: ColourStats | None = None
     restore: Restore = Restore.AUTO
+    resize: Resize | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.upscale not in UPSCALE_FACTORS:
             raise InvalidInput("upscale must be 1, 2 or 4.", field="upscale")
+        if self.resize is not None and self.upscale != 1:
+            raise InvalidInput(
+                "upscale and width/height/aspect/crop are alternatives; give one.",
+                field="upscale",
+            )
         if self.quality is not None and not 1 <= self.quality <= 100:
             raise InvalidInput("quality must be between 1 and 100.", field="quality")
 

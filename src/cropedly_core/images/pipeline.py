@@ -17,6 +17,8 @@ import numpy as np
 
 from cropedly_core.errors import ImageRejected
 from cropedly_core.images.adjust import AdjustSettings, auto_tone, clean, plan_clean, sharpen
+from cropedly_core.images.framing import Framing, check_resize, pad, plan_frame, sharpen_factor
+from cropedly_core.images.geometry import upscale_factor
 from cropedly_core.images.model import (
     Adjust,
     EncodedImage,
@@ -39,6 +41,9 @@ from cropedly_core.images.ports import (
 
 def check_output_size(info: ImageInfo, options: EnhanceOptions, limits: ImageLimits) -> None:
     """Refuse before queuing when the upscaled result would be too large (``too-many-pixels``)."""
+    if options.resize is not None:
+        check_resize(info, options.resize, limits)
+        return
     pixels = info.width * info.height * options.upscale**2
     if pixels > limits.max_output_pixels:
         raise ImageRejected(
@@ -80,6 +85,7 @@ class EnhancementPipeline:
     settings: AdjustSettings = attrs.field(kw_only=True, factory=AdjustSettings)
     restorer: Restorer | None = attrs.field(kw_only=True, default=None)
     toner: ToneCorrector | None = attrs.field(kw_only=True, default=None)
+    framing: Framing = attrs.field(kw_only=True)
 
     def run(self, data: bytes, options: EnhanceOptions) -> EncodedImage:
         raster = self.process(self.codec.decode(data, self.limits.max_pixels), options)
@@ -93,28 +99,47 @@ class EnhancementPipeline:
         adjust = options.adjust is Adjust.AUTO
         classic = adjust and self.toner is None
         pixels = raster.pixels
+        resize = options.resize
+        layout = None if resize is None else plan_frame(raster.width, raster.height, resize)
+        factor = options.upscale
+        if layout is not None:
+            # Cut first: only kept pixels are restored, adjusted and upscaled.
+            pixels = self.framing.cut(pixels, layout)
+            factor = upscale_factor(layout)
         if restore or adjust:
-            rgb, alpha = _split(pixels)
-            if restore:
-                rgb = self._restore(rgb, raster.source_format)
-                if raster.grey:
-                    # Colour denoisers may nudge channels apart; grey must stay grey.
-                    rgb = np.repeat(rgb[..., 1:2], 3, axis=2)
-            if adjust and self.toner is not None:
-                rgb = self.toner.correct(rgb, alpha)
-                if raster.grey:
-                    rgb = np.repeat(rgb[..., 1:2], 3, axis=2)
-            elif adjust:
-                rgb = auto_tone(rgb, self.blur, self.settings, alpha=alpha, grey=raster.grey)
-            pixels = _merge(rgb, alpha)
-        if options.upscale > 1:
-            pixels = self.upscaler.upscale(pixels, options.upscale)
+            pixels = self._restore_and_adjust(pixels, raster, restore=restore, adjust=adjust)
+        if factor > 1:
+            pixels = self.upscaler.upscale(pixels, factor)
+        if layout is not None:
+            pixels = self.framing.resample(pixels, layout)
+            factor = sharpen_factor(layout)
         if classic:
             # The learned path leaves detail to the restorer and the upscaler: an
             # unsharp mask after them would turn leftover noise into grain.
             rgb, alpha = _split(pixels)
-            pixels = _merge(sharpen(rgb, self.blur, options.upscale, self.settings), alpha)
+            pixels = _merge(sharpen(rgb, self.blur, factor, self.settings), alpha)
+        if layout is not None and resize is not None:
+            pixels = pad(pixels, layout, resize.background)
+            if not resize.background.grey and layout.canvas != layout.scaled:
+                return attrs.evolve(raster, pixels=pixels, grey=False)
         return attrs.evolve(raster, pixels=pixels)
+
+    def _restore_and_adjust(
+        self, pixels: Pixels, raster: Raster, *, restore: bool, adjust: bool
+    ) -> Pixels:
+        rgb, alpha = _split(pixels)
+        if restore:
+            rgb = self._restore(rgb, raster.source_format)
+            if raster.grey:
+                # Colour denoisers may nudge channels apart; grey must stay grey.
+                rgb = np.repeat(rgb[..., 1:2], 3, axis=2)
+        if adjust and self.toner is not None:
+            rgb = self.toner.correct(rgb, alpha)
+            if raster.grey:
+                rgb = np.repeat(rgb[..., 1:2], 3, axis=2)
+        elif adjust:
+            rgb = auto_tone(rgb, self.blur, self.settings, alpha=alpha, grey=raster.grey)
+        return _merge(rgb, alpha)
 
     def _restore(self, rgb: Pixels, source_format: str) -> Pixels:
         if self.restorer is None:

@@ -7,6 +7,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from cropedly_core.images.geometry import Rect
 from cropedly_core.images.model import EncodedImage, ImageInfo, OutputFormat, Pixels, Raster
 
 
@@ -70,4 +71,28 @@ class ToneCorrector(Protocol):
 
     def correct(self, rgb: Pixels, alpha: Pixels | None = None) -> Pixels:
         """H x W x 3 uint8 -> same shape; pixels with ``alpha`` < 128 do not steer it."""
+        ...
+
+
+class Resampler(Protocol):
+    """High-quality resizing to an exact size (never nearest neighbour)."""
+
+    def resize(self, pixels: Pixels, width: int, height: int) -> Pixels:
+        """H x W x C -> height x width x C, antialiased when shrinking; C is 3 or 4."""
+        ...
+
+
+class FaceDetector(Protocol):
+    """Finds frontal faces."""
+
+    def detect(self, rgb: Pixels) -> list[Rect]:
+        """Face boxes in ``rgb``'s pixels (H x W x 3 uint8); empty when there are none."""
+        ...
+
+
+class Saliency(Protocol):
+    """Estimates where the eye goes."""
+
+    def saliency(self, rgb: Pixels) -> NDArray[np.float32]:
+        """H x W x 3 uint8 -> H x W float32, >= 0, larger where it matters more."""
         ...

@@ -756,6 +756,17 @@ def _collect(
     show_default="per format",
     help="Encoder quality (JPEG and WebP 90, AVIF 80 when not given; PNG is lossless).",
 )
+@click.option("--width", help="Target width in pixels (an alternative to --upscale).")
+@click.option("--height", help="Target height in pixels.")
+@click.option(
+    "--fit",
+    type=click.Choice(["contain", "cover", "fill", "pad"]),
+    help="contain (default with a box), cover (default with --aspect or a --crop mode), "
+    "fill (stretch) or pad.",
+)
+@click.option("--aspect", help="Aspect ratio such as 16:9, instead of a box.")
+@click.option("--crop", help="smart (default for cover), center, faces, or x,y,w,h in pixels.")
+@click.option("--background", help="Padding for --fit pad: transparent (default), white, #rrggbb.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (atomically).")
 @click.option(
     "--jobs",
@@ -772,6 +783,12 @@ def enhance(  # click passes every option by name
     adjust: str,
     fmt: str,
     quality: int | None,
+    width: str | None,
+    height: str | None,
+    fit: str | None,
+    aspect: str | None,
+    crop: str | None,
+    background: str | None,
     overwrite: bool,
     jobs: int | None,
 ) -> int:
@@ -784,6 +801,8 @@ def enhance(  # click passes every option by name
     from cropedly.http.uploads import parse_options  # noqa: PLC0415 - the API's own rules
 
     settings = _load_settings()
+    geometry = {"width": width, "height": height, "fit": fit, "aspect": aspect}
+    geometry |= {"crop": crop, "background": background}
     options = parse_options(
         {
             "upscale": upscale,
@@ -792,6 +811,7 @@ def enhance(  # click passes every option by name
             "format": fmt,
             "quality": str(quality or ""),
         }
+        | {name: value for name, value in geometry.items() if value is not None}
     )
     files = _inputs(paths)
     _check_names(files, out, options.format)

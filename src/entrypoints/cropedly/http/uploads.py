@@ -11,6 +11,15 @@ from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, Requ
 
 from cropedly.http.forms import close_files, parse_form
 from cropedly_core.errors import InvalidInput
+from cropedly_core.images.geometry import (
+    MAX_SIDE,
+    TRANSPARENT,
+    Fit,
+    Resize,
+    parse_aspect,
+    parse_background,
+    parse_crop,
+)
 from cropedly_core.images.model import Adjust, EnhanceOptions, OutputFormat, Restore
 from cropedly_core.images.reference import ColourStats
 from cropedly_core.images.service import Upload
@@ -72,7 +81,48 @@ def parse_options(fields: dict[str, str], reference: ColourStats | None = None) 
         quality=quality,
         reference=reference,
         restore=restore,
+        resize=parse_resize(fields),
     )
+
+
+RESIZE_FIELDS = ("width", "height", "fit", "aspect", "crop", "background")
+MAX_FIELD_CHARS = 40  # the longest valid value is an x,y,w,h rectangle
+
+
+def parse_resize(fields: dict[str, str]) -> Resize | None:
+    """``width``, ``height``, ``fit``, ``aspect``, ``crop`` and ``background``; None if absent."""
+    raw = {name: fields.get(name, "").strip() for name in RESIZE_FIELDS}
+    for name, value in raw.items():
+        if len(value) > MAX_FIELD_CHARS:
+            raise InvalidInput(f"{name} is too long.", field=name)
+    if not any(raw[name] for name in ("width", "height", "aspect", "crop", "fit")):
+        if raw["background"]:
+            raise InvalidInput("background needs fit=pad.", field="background")
+        return None
+    fits: dict[str, Fit | None] = {f.value: f for f in Fit}
+    fit = _choice(fields, "fit", fits, None)
+    if raw["background"] and fit is not Fit.PAD:
+        raise InvalidInput("background needs fit=pad.", field="background")
+    return Resize(
+        width=_side(raw["width"], "width"),
+        height=_side(raw["height"], "height"),
+        aspect=parse_aspect(raw["aspect"]) if raw["aspect"] else None,
+        fit=fit,
+        crop=parse_crop(raw["crop"]) if raw["crop"] else None,
+        background=parse_background(raw["background"]) if raw["background"] else TRANSPARENT,
+    )
+
+
+def _side(raw: str, name: str) -> int | None:
+    if not raw:
+        return None
+    # At most five digits before int(), like quality.
+    if not (len(raw) <= len(str(MAX_SIDE)) and raw.isdecimal() and raw.isascii()):
+        raise InvalidInput(f"{name} must be a whole number from 1 to {MAX_SIDE}.", field=name)
+    value = int(raw)
+    if not 1 <= value <= MAX_SIDE:
+        raise InvalidInput(f"{name} must be a whole number from 1 to {MAX_SIDE}.", field=name)
+    return value
 
 
 def _choice(fields: dict[str, str], name: str, allowed: dict[str, T], default: T) -> T:
@@ -147,6 +197,45 @@ class EnhanceOperation(Operation):
                         minimum=1,
                         maximum=100,
                         description="Encoder quality (JPEG default 90).",
+                    ),
+                    "width": Schema(
+                        type=OpenAPIType.INTEGER,
+                        minimum=1,
+                        maximum=MAX_SIDE,
+                        description="Target width in pixels (with or without height). "
+                        "An alternative to upscale; enlarging uses the learned upscaler.",
+                    ),
+                    "height": Schema(
+                        type=OpenAPIType.INTEGER,
+                        minimum=1,
+                        maximum=MAX_SIDE,
+                        description="Target height in pixels (with or without width).",
+                    ),
+                    "fit": Schema(
+                        type=OpenAPIType.STRING,
+                        enum=[f.value for f in Fit],
+                        description="contain: inside the box, aspect kept (default with a "
+                        "box); cover: fill the box, cropped (default with an aspect or a "
+                        "crop mode); fill: stretch; pad: contain, then pad with background.",
+                    ),
+                    "aspect": Schema(
+                        type=OpenAPIType.STRING,
+                        pattern=r"^\d{1,4}:\d{1,4}$",
+                        description="Aspect ratio such as 16:9 or 1:1, instead of a box; "
+                        "with width or height it sets the other side.",
+                    ),
+                    "crop": Schema(
+                        type=OpenAPIType.STRING,
+                        pattern=r"^(smart|center|faces|\d{1,6},\d{1,6},\d{1,6},\d{1,6})$",
+                        description="Where a cover crop goes: smart (default: saliency and "
+                        "faces), center, faces (falls back to smart), or x,y,w,h in source "
+                        "pixels after EXIF orientation, cut before resizing.",
+                    ),
+                    "background": Schema(
+                        type=OpenAPIType.STRING,
+                        default="transparent",
+                        description="Padding for fit=pad: transparent, white, black, #rrggbb "
+                        "or #rrggbbaa (formats without alpha show transparency as white).",
                     ),
                     "referenceId": Schema(
                         type=OpenAPIType.STRING,
