@@ -45,7 +45,7 @@ from cropedly_adapters.opencv_saliency import OpenCvSaliency
 from cropedly_adapters.pillow_resampler import PillowResampler
 from cropedly_core.images.crop import place_window
 from cropedly_core.images.geometry import Crop, Fit, Rect, Resize
-from cropedly_core.images.model import Adjust, EnhanceOptions, OutputFormat
+from cropedly_core.images.model import Adjust, EnhanceOptions, OutputFormat, Restore
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "datasets" / "sr"
@@ -228,6 +228,7 @@ def pipeline_timings() -> list[str]:
         raster = onnx.codec.decode(_jpeg(photo.resize((sw, sh))), onnx.limits.max_pixels)
         options = EnhanceOptions(
             adjust=Adjust.NONE,
+            restore=Restore.NONE,
             format=OutputFormat.PNG,
             resize=Resize(width=tw, height=th, fit=Fit.COVER),
         )
@@ -308,7 +309,7 @@ def main() -> None:
         (
             f"Placing a smart window takes {1000 * float(np.median(seconds)):.0f} ms (median; "
             f"95th percentile {1000 * float(np.percentile(seconds, 95)):.0f} ms) per 640 x 480 "
-            "picture, face detection included. Whole pipeline (decode done, `adjust=none`, "
+            "picture, face detection included. Whole pipeline (decode done, `adjust=none`, `restore=none`, "
             "learned upscaler, one thread; best of 3):"
         ),
         "",
