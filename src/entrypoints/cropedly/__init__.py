@@ -26,6 +26,7 @@ except PackageNotFoundError:  # run from a source tree that was never installed
 from cropedly.bootstrap import Services, build_memory_services, build_services
 from cropedly.embed import EnhancedImage, enhance
 from cropedly.settings import Settings, SettingsError
+from cropedly_core.images.geometry import Crop, Fit, Resize
 
 
 def create_app(services: Services) -> "Litestar":
@@ -36,7 +37,10 @@ def create_app(services: Services) -> "Litestar":
 
 
 __all__ = [
+    "Crop",
     "EnhancedImage",
+    "Fit",
+    "Resize",
     "Services",
     "Settings",
     "SettingsError",

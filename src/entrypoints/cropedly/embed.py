@@ -17,6 +17,7 @@ import attrs
 from cropedly.bootstrap import worker_pipeline
 from cropedly.settings import UpscalerKind
 from cropedly_core.errors import BatchRejected, ImageRejected
+from cropedly_core.images.geometry import Resize
 from cropedly_core.images.model import (
     Adjust,
     EncodedImage,
@@ -52,6 +53,7 @@ def enhance(
     restore: Literal["auto", "none"] = "auto",
     format: Literal["auto", "jpeg", "png", "webp", "avif"] = "auto",  # noqa: A002 - the API's name
     quality: int | None = None,
+    resize: Resize | None = None,
     upscaler: Literal["onnx", "lanczos"] = "onnx",
     limits: ImageLimits | None = None,
 ) -> EnhancedImage:
@@ -60,6 +62,9 @@ def enhance(
     Raises ``cropedly_core.errors.ImageRejected`` (with a ``slug`` such as
     ``unsupported-format`` or ``too-many-pixels``) for a file the service would
     refuse, ``InvalidInput`` for a bad option, and ``OSError`` for an unreadable path.
+    ``resize`` (``cropedly.Resize(width=..., height=..., fit=..., crop=...)``) resizes
+    and crops to a target, as the HTTP fields of the same names do; it replaces
+    ``upscale``.
     """
     data = image if isinstance(image, bytes) else Path(image).read_bytes()
     options = EnhanceOptions(
@@ -68,6 +73,7 @@ def enhance(
         format=OutputFormat(format),
         quality=quality,
         restore=Restore(restore),
+        resize=resize,
     )
     limits = limits or ImageLimits()
     try:
