@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import attrs
@@ -232,7 +233,8 @@ def require_plan(user: User, plan: Plan, origin: str | None = None) -> None:
             )
         if registrable_origin(origin) not in user.origins:
             raise OriginNotAllowed(
-                f"The origin {origin[:200]!r} is not registered for this account."
+                f"The origin {origin[:200]!r} is not registered for this account "
+                "(register it under /account/v1/domains)."
             )
     if not user.plan.includes(plan):
         raise PlanRequired(plan.value)
@@ -246,12 +248,69 @@ def registrable_origin(origin: str) -> str | None:
         return None
 
 
+MAX_ORIGIN_LENGTH = 2048
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
 def normalise_origin(origin: str) -> str:
-    """``scheme://host[:port]`` in lower case, without a trailing slash."""
-    value = origin.strip().rstrip("/").lower()
-    if len(value) > 2048 or "://" not in value or value.count("/") > 2:
-        raise InvalidInput(f"Not an origin: {origin!r} (expected scheme://host[:port]).", "origin")
-    return value
+    """``scheme://host[:port]``: lower case, default port dropped, IDN host in punycode.
+
+    Browsers send origins in this form already; accounts type them in any form
+    (``https://Bücher.example:443/``) and are matched exactly after this. Refused:
+    ``null``, wildcards, user info, paths, queries, fragments and schemes other
+    than http and https.
+    """
+    if len(origin) > MAX_ORIGIN_LENGTH:
+        raise InvalidInput("The origin is too long.", "origin")
+    value = origin.strip()
+    scheme, sep, rest = value.partition("://")
+    scheme = scheme.lower()
+    if not sep or scheme not in _DEFAULT_PORTS:
+        raise InvalidInput(
+            f"Not an origin: {origin[:200]!r} (expected http(s)://host[:port]).", "origin"
+        )
+    rest = rest.removesuffix("/")
+    if any(c in rest for c in "/?#@\\*") or not rest:
+        raise InvalidInput(
+            f"Not an origin: {origin[:200]!r} (no path, query, user, or wildcard).", "origin"
+        )
+    host, port = _split_port(rest, origin)
+    try:
+        ascii_host = host.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        raise InvalidInput(f"Not a valid host name: {host[:200]!r}.", "origin") from None
+    if not _valid_host(ascii_host):
+        raise InvalidInput(f"Not a valid host name: {host[:200]!r}.", "origin")
+    if port is None or port == _DEFAULT_PORTS[scheme]:
+        return f"{scheme}://{ascii_host}"
+    return f"{scheme}://{ascii_host}:{port}"
+
+
+def _split_port(rest: str, origin: str) -> tuple[str, int | None]:
+    if rest.startswith("["):  # an IPv6 literal: [::1]:8080
+        host, _, tail = rest.partition("]")
+        host += "]"
+        if tail and not tail.startswith(":"):
+            raise InvalidInput(f"Not an origin: {origin[:200]!r}.", "origin")
+        raw_port = tail[1:] if tail else ""
+    else:
+        host, _, raw_port = rest.partition(":")
+    if not raw_port:
+        return host, None
+    if not (raw_port.isascii() and raw_port.isdecimal() and len(raw_port) <= 5):
+        raise InvalidInput(f"Not a valid port in {origin[:200]!r}.", "origin")
+    port = int(raw_port)
+    if not 1 <= port <= 65535:
+        raise InvalidInput(f"Not a valid port in {origin[:200]!r}.", "origin")
+    return host, port
+
+
+def _valid_host(host: str) -> bool:
+    if host.startswith("[") and host.endswith("]"):
+        return len(host) > 2 and all(c in "0123456789abcdef:." for c in host[1:-1])
+    labels = host.split(".")
+    return len(host) <= 253 and all(_HOST_LABEL.match(label) for label in labels)
 
 
 def _check_name(name: str) -> str:

@@ -86,7 +86,9 @@ class PlanRequired(DomainError):
 
 
 class OriginNotAllowed(DomainError):
-    slug = "origin-not-allowed"
+    """A browser call from an origin the account did not register (``null`` never is)."""
+
+    slug = "origin-not-registered"
     title = "Origin not registered"
 
 

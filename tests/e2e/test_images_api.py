@@ -129,7 +129,7 @@ class TestAuthAndPlans:
             headers={**headers, "Origin": "https://evil.example"},
         )
         assert 403 == response.status_code
-        assert PROBLEM + "origin-not-allowed" == response.json()["type"]
+        assert PROBLEM + "origin-not-registered" == response.json()["type"]
 
     def test_browser_call_from_registered_origin_is_200(
         self,

@@ -25,6 +25,7 @@ from cropedly_core.images.model import EnhanceOptions
 from cropedly_core.images.pipeline import EnhancementPipeline
 from cropedly_core.images.results import StoredImage
 from cropedly_core.images.service import JobResult, run_job
+from cropedly_core.ports import Clock
 from cropedly_core.sign_in import Authorization, SignInRefused, VerifiedIdentity
 from cropedly_core.tokens import TOKEN_LIFETIME, Claims, TokenGrant
 from cropedly_core.users import User
@@ -255,6 +256,43 @@ class InMemoryCatalogRepository:
     def usage(self, owner_id: str) -> tuple[int, int]:
         mine = [i.image.size for i in self._images.values() if i.image.owner_id == owner_id]
         return len(mine), sum(mine)
+
+
+class InMemoryUsageCounters:
+    """Rate-limit and quota counters of one process (the scale-out issue adds Redis).
+
+    Each process counts alone: with N server processes an account gets up to N
+    times its per-minute limit (docs/operations.md). Expired windows are swept
+    at most once a minute, so memory follows the accounts active recently.
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._counts: dict[tuple[str, str], tuple[int, datetime]] = {}
+        self._lock = threading.Lock()
+        self._next_sweep = datetime.min.replace(tzinfo=UTC)
+
+    def add(self, key: str, window: str, amount: int, expires: datetime) -> int:
+        now = self._clock.now()
+        with self._lock:
+            if now >= self._next_sweep:
+                self._next_sweep = now + timedelta(minutes=1)
+                for stale in [k for k, (_, end) in self._counts.items() if end <= now]:
+                    del self._counts[stale]
+            count, end = self._counts.get((key, window), (0, expires))
+            if end <= now:
+                count = 0
+            count = max(0, count + amount)
+            self._counts[(key, window)] = (count, max(end, expires))
+            return count
+
+    def get(self, key: str, window: str) -> int:
+        with self._lock:
+            count, end = self._counts.get((key, window), (0, self._clock.now()))
+        return count if end > self._clock.now() else 0
+
+    def __len__(self) -> int:
+        return len(self._counts)
 
 
 @attrs.frozen

@@ -28,6 +28,7 @@ from cropedly_adapters.memory import (
     InMemoryMailer,
     InMemoryResultRepository,
     InMemoryTokens,
+    InMemoryUsageCounters,
     InMemoryUserRepository,
 )
 from cropedly_adapters.outbox_mailer import OutboxMailer
@@ -42,6 +43,7 @@ from cropedly_adapters.system import RandomIds, SystemClock
 from cropedly_core.accounts import Accounts
 from cropedly_core.api_keys import ApiKeyRepository, ApiKeys
 from cropedly_core.catalog import Catalog, CatalogRepository, Quota
+from cropedly_core.domains import Domains
 from cropedly_core.images.model import ImageLimits
 from cropedly_core.images.pipeline import EnhancementPipeline
 from cropedly_core.images.results import ResultRepository
@@ -51,6 +53,8 @@ from cropedly_core.password_reset import Mailer, PasswordResets
 from cropedly_core.ports import BlobStore, Clock, IdGenerator, PasswordHasher, UserRepository
 from cropedly_core.sign_in import ExternalSignIn, IdentityProvider
 from cropedly_core.throttle import LoginThrottle, RateLimit, ThrottlePolicy
+from cropedly_core.usage import PlanLimits, Usage
+from cropedly_core.users import Plan
 
 log = logging.getLogger("cropedly")
 
@@ -75,6 +79,8 @@ class Services:
         keys: API keys of servers.
         sign_in: turns a provider's verified identity into our account and token.
         google: the OpenID provider of "Sign in with Google"; None when not configured.
+        domains: the browser origins Enterprise accounts register.
+        usage: per-plan rate limits, monthly image quotas and the usage report.
         links: signs and checks download links.
         blobs: the blob store behind results and catalog images.
         clock: the clock the services share.
@@ -94,6 +100,8 @@ class Services:
     keys: ApiKeys
     sign_in: ExternalSignIn
     google: IdentityProvider | None
+    domains: Domains
+    usage: Usage
     closers: list[Callable[[], None]] = attrs.field(factory=list)
     mail_note: tuple[int, str] = (logging.INFO, "reset mail is kept in memory (embedded)")
 
@@ -111,6 +119,16 @@ def _throttle(settings: Settings) -> LoginThrottle:
             window=timedelta(minutes=settings.login_window_minutes),
         )
     )
+
+
+def plan_limits(settings: Settings) -> dict[Plan, PlanLimits]:
+    return {
+        Plan.FREE: PlanLimits(settings.free_requests_per_minute, images_per_month=0),
+        Plan.PRO: PlanLimits(settings.pro_requests_per_minute, settings.pro_images_per_month),
+        Plan.ENTERPRISE: PlanLimits(
+            settings.enterprise_requests_per_minute, settings.enterprise_images_per_month
+        ),
+    }
 
 
 def image_limits(settings: Settings) -> ImageLimits:
@@ -268,6 +286,9 @@ def _assemble(
         keys=ApiKeys(accounts, api_keys),
         sign_in=ExternalSignIn(accounts),
         google=google_provider(settings),
+        domains=Domains(accounts, settings.domains_per_account),
+        # Counters of this process; the scale-out issue puts them in Redis.
+        usage=Usage(InMemoryUsageCounters(clock), plan_limits(settings)),
         links=links,
         blobs=blobs,
         clock=clock,

@@ -299,7 +299,7 @@ def users_set_plan(email: str, plan: str) -> int:
 @click.option("--email", required=True)
 @click.option("--origin", "origins", multiple=True, help="Repeat for several; none clears them.")
 def users_set_origins(email: str, origins: tuple[str, ...]) -> int:
-    """Browser origins of an enterprise account."""
+    """Replace all browser origins of an account at once (see also `cropedly domains`)."""
     services = _services(_data_settings(create=False))
     try:
         user = services.accounts.set_origins(email, frozenset(origins))
@@ -325,6 +325,60 @@ def users_set_password(email: str, password: str | None) -> int:
         services.close()
     _announce()
     click.echo(f"password of {user.email} changed; tokens issued before now no longer work")
+    return 0
+
+
+# ------------------------------------------------------------------------ domains
+
+
+@cli.group()
+def domains() -> None:
+    """Browser origins of Enterprise accounts (also under /account/v1/domains)."""
+
+
+@domains.command("add")
+@click.option("--email", required=True)
+@click.option("--origin", required=True, help="http(s)://host[:port]; stored normalised.")
+def domains_add(email: str, origin: str) -> int:
+    """Register a browser origin for an Enterprise account."""
+    services = _services(_data_settings(create=False))
+    try:
+        user = services.domains.by_email(email)
+        domain = services.domains.add(user, origin)
+    finally:
+        services.close()
+    _announce()
+    click.echo(f"{domain.id}  {domain.origin}")
+    return 0
+
+
+@domains.command("list")
+@click.option("--email", required=True)
+def domains_list(email: str) -> int:
+    """The origins an Enterprise account registered: id and origin, one a line."""
+    services = _services(_data_settings(create=False))
+    try:
+        found = services.domains.list(services.domains.by_email(email))
+    finally:
+        services.close()
+    _announce()
+    for domain in found:
+        click.echo(f"{domain.id}  {domain.origin}")
+    return 0
+
+
+@domains.command("remove")
+@click.option("--email", required=True)
+@click.option("--origin", required=True, help="The origin, or its id from `domains list`.")
+def domains_remove(email: str, origin: str) -> int:
+    """Remove a registered origin; its pages are refused from the next request."""
+    services = _services(_data_settings(create=False))
+    try:
+        domain = services.domains.remove(services.domains.by_email(email), origin)
+    finally:
+        services.close()
+    _announce()
+    click.echo(f"removed {domain.origin}")
     return 0
 
 

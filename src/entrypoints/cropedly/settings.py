@@ -151,6 +151,12 @@ class Settings:
         catalog_max_images: reference images per enterprise account.
         catalog_max_bytes: bytes of reference images per enterprise account.
         catalog_page_size: default page size of the catalog listing.
+        domains_per_account: browser origins one Enterprise account may register.
+        free_requests_per_minute: authenticated requests per minute of a Free account.
+        pro_requests_per_minute: the same for Pro.
+        enterprise_requests_per_minute: the same for Enterprise.
+        pro_images_per_month: images a Pro account may enhance per calendar month (UTC).
+        enterprise_images_per_month: the same for Enterprise.
         purge_interval_minutes: how often the server deletes expired results.
         mailer: ``auto`` (SMTP when ``smtp_host`` is set, else the outbox folder),
             ``outbox``, ``smtp`` or ``off``.
@@ -198,6 +204,12 @@ class Settings:
     catalog_max_images: int = attrs.field(default=1000, validator=_at_least(0))
     catalog_max_bytes: int = attrs.field(default=2_000_000_000, validator=_at_least(0))
     catalog_page_size: int = attrs.field(default=50, validator=_at_least(1, 200))
+    domains_per_account: int = attrs.field(default=20, validator=_at_least(1, 1000))
+    free_requests_per_minute: int = attrs.field(default=30, validator=POSITIVE)
+    pro_requests_per_minute: int = attrs.field(default=120, validator=POSITIVE)
+    enterprise_requests_per_minute: int = attrs.field(default=600, validator=POSITIVE)
+    pro_images_per_month: int = attrs.field(default=1_000, validator=_at_least(0))
+    enterprise_images_per_month: int = attrs.field(default=100_000, validator=_at_least(0))
     purge_interval_minutes: float = attrs.field(default=10.0, validator=_at_least(0.1))
     mailer: MailerKind = attrs.field(default=MailerKind.AUTO, converter=_mailer)
     smtp_host: str = ""

@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 from litestar import Litestar, get
 from litestar.di import NamedDependency, Provide
@@ -20,15 +21,18 @@ from cropedly.http.auth import provide_user
 from cropedly.http.auth_routes import AuthController
 from cropedly.http.catalog_routes import CATALOG_ROUTES, CatalogViews
 from cropedly.http.console import CONSOLE_ROUTES
+from cropedly.http.account_routes import AccountController
 from cropedly.http.cors import cors_middleware
 from cropedly.http.forms import MAX_PARTS
 from cropedly.http.google_routes import GoogleController, GoogleFlow
 from cropedly.http.image_routes import IMAGE_ROUTES
 from cropedly.http.key_routes import ApiKeyController
+from cropedly.http.limits import rate_limit_headers
 from cropedly.http.openapi import complete_openapi, docs_plugins, operation_id
 from cropedly.http.problems import EXCEPTION_HANDLERS
 from cropedly.http.views import Downloads, SignedUrls
 from cropedly.settings import Settings
+from cropedly_core.accounts import registrable_origin
 
 log = logging.getLogger("cropedly")
 
@@ -88,6 +92,8 @@ def _dependencies(services: Services) -> dict[str, Provide]:
         "catalog": services.catalog,
         "resets": services.resets,
         "keys": services.keys,
+        "domains": services.domains,
+        "usage": services.usage,
         "google": GoogleFlow(
             services.google,
             services.sign_in,
@@ -111,6 +117,12 @@ def _constant(value: object) -> Callable[[], Any]:
         return value
 
     return provide
+
+
+def _own_origin(base_url: str) -> str | None:
+    """The origin of the public URL (the console's): a path behind a proxy is not part of it."""
+    parts = urlsplit(base_url)
+    return registrable_origin(f"{parts.scheme}://{parts.netloc}")
 
 
 def create_app(
@@ -140,6 +152,7 @@ def create_app(
             jwks,
             AuthController,
             ApiKeyController,
+            AccountController,
             GoogleController,
             *IMAGE_ROUTES,
             *CATALOG_ROUTES,
@@ -155,7 +168,12 @@ def create_app(
         # limit and then answers 500 to bodies; tests check both 413 and no 500.
         request_max_body_size=settings.max_request_bytes,
         lifespan=[lifespan],
-        middleware=[cors_middleware(services.accounts.origin_allowed)],
+        middleware=[
+            cors_middleware(
+                services.accounts.origin_allowed, _own_origin(settings.base_url)
+            ),
+            rate_limit_headers,
+        ],
         # Litestar's limit of parts applies where its own parser runs; ours has MAX_PARTS.
         multipart_form_part_limit=MAX_PARTS,
         openapi_config=OpenAPIConfig(

@@ -7,8 +7,10 @@ from typing import Any
 from litestar import Request
 from litestar.di import NamedDependency
 
+from cropedly.http.limits import remember_rate
 from cropedly_core.accounts import Accounts
 from cropedly_core.errors import InvalidToken
+from cropedly_core.usage import RateLimited, RateState, Usage
 from cropedly_core.users import User
 
 BEARER: list[dict[str, list[str]]] = [
@@ -28,9 +30,24 @@ def bearer_token(request: Request[Any, Any, Any]) -> str:
     return token.strip()
 
 
-def provide_user(request: Request[Any, Any, Any], accounts: NamedDependency[Accounts]) -> User:
-    """Dependency: the authenticated caller, or a 401 problem."""
-    return accounts.authenticate(bearer_token(request))
+def provide_user(
+    request: Request[Any, Any, Any],
+    accounts: NamedDependency[Accounts],
+    usage: NamedDependency[Usage],
+) -> User:
+    """Dependency: the authenticated caller, or a 401 problem; counts the request.
+
+    Every authenticated request counts against the plan's per-minute limit (429
+    ``rate-limited`` past it) and carries the RateLimit headers (``limits.py``).
+    """
+    user = accounts.authenticate(bearer_token(request))
+    try:
+        state = usage.take_request(user, accounts.clock.now())
+    except RateLimited as exc:
+        remember_rate(request.scope, RateState(exc.limit, 0, exc.retry_after))
+        raise
+    remember_rate(request.scope, state)
+    return user
 
 
 def client_address(request: Request[Any, Any, Any]) -> str:

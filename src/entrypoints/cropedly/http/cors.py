@@ -5,6 +5,13 @@ Now an origin gets CORS headers only when it is registered to an Enterprise
 account (echoed, never ``*``, with ``Vary: Origin``); anything else, ``null``
 included, gets none, so the browser blocks the page from reading the answer.
 The plan and origin rules of each route still apply on top (``require_plan``).
+
+The server's own public origin is the console's (``/console``): its calls are
+same-origin, need no CORS grant, and are not "browser calls from a customer's
+page", so the middleware drops their ``Origin`` header and the routes treat them
+like server-side calls (the account's plan rules without the Enterprise-origin
+rule). Tokens travel in ``Authorization``, never in cookies, so a foreign page
+cannot borrow the console's standing.
 """
 
 from __future__ import annotations
@@ -18,12 +25,17 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 ALLOW_METHODS = "GET, POST, DELETE, OPTIONS"
 ALLOW_HEADERS = "Authorization, Content-Type"
-EXPOSE_HEADERS = "Link, Retry-After, ETag, Content-Range"
+EXPOSE_HEADERS = "Link, Retry-After, ETag, Content-Range, RateLimit, RateLimit-Policy"
 MAX_AGE = "600"
 
 
-def cors_middleware(origin_allowed: Callable[[str], bool]) -> Callable[[ASGIApp], ASGIApp]:
-    """ASGI middleware factory; ``origin_allowed`` asks the accounts (a quick lookup)."""
+def cors_middleware(
+    origin_allowed: Callable[[str], bool], own_origin: str | None = None
+) -> Callable[[ASGIApp], ASGIApp]:
+    """ASGI middleware factory; ``origin_allowed`` asks the accounts (a quick lookup).
+
+    ``own_origin`` (normalised) is the server's public origin, the console's.
+    """
 
     def middleware(app: ASGIApp) -> ASGIApp:
         async def handle(scope: Scope, receive: Receive, send: Send) -> None:
@@ -32,6 +44,10 @@ def cors_middleware(origin_allowed: Callable[[str], bool]) -> Callable[[ASGIApp]
                 return
             origin = _header(scope, b"origin")
             if origin is None:
+                await app(scope, receive, send)
+                return
+            if own_origin is not None and origin.lower().rstrip("/") == own_origin:
+                scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"origin"]
                 await app(scope, receive, send)
                 return
             allowed = await asyncio.to_thread(origin_allowed, origin)

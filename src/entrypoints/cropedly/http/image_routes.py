@@ -21,7 +21,9 @@ from cropedly.http.views import (
 )
 from cropedly_core.accounts import require_plan
 from cropedly_core.catalog import Catalog
+from cropedly_core.images.reference import ColourStats
 from cropedly_core.images.service import ImageService
+from cropedly_core.usage import Usage
 from cropedly_core.users import Plan, User
 
 RESULT_LINK = "result"
@@ -46,19 +48,34 @@ async def enhance(
     images: NamedDependency[ImageService],
     catalog: NamedDependency[Catalog],
     urls: NamedDependency[SignedUrls],
+    usage: NamedDependency[Usage],
 ) -> list[EnhancedImage]:
     origin = origin_of(request)
     # Refuse before reading a possibly large body.
     require_plan(user, Plan.PRO, origin)
     uploads, fields = await read_uploads(request, images.limits.max_files)
+    # The monthly quota counts the files received; all or nothing, as the batch.
+    now = images.clock.now()
+    await asyncio.to_thread(usage.reserve_images, user, len(uploads), now)
+    try:
+        reference = await _reference(catalog, user, fields, origin)
+        options = parse_options(fields, reference)
+        stored = await images.enhance(user, uploads, options, origin)
+    except BaseException:
+        await asyncio.to_thread(usage.release_images, user, len(uploads), now)
+        raise
+    return [result_view(urls, s) for s in stored]
+
+
+async def _reference(
+    catalog: Catalog, user: User, fields: dict[str, str], origin: str | None
+) -> ColourStats | None:
     reference = None
     if fields.get("referenceId", "").strip():
         reference = await asyncio.to_thread(
             catalog.reference, user, fields["referenceId"].strip(), origin
         )
-    options = parse_options(fields, reference)
-    stored = await images.enhance(user, uploads, options, origin)
-    return [result_view(urls, s) for s in stored]
+    return reference
 
 
 @get(

@@ -56,9 +56,11 @@ IMAGE_MEDIA_TYPES = tuple(traits.mime_type for traits in TRAITS.values())
 # Grouped as problems.py answers them; each operation lists the groups it can meet.
 MALFORMED_400 = ("bad-request",)  # a multipart body without boundary, or broken
 TOKEN_401 = ("invalid-token",)
-PLAN_403 = ("pro-plan-required", "enterprise-plan-required", "origin-not-allowed")
-ENTERPRISE_403 = ("enterprise-plan-required", "origin-not-allowed")
+PLAN_403 = ("pro-plan-required", "enterprise-plan-required", "origin-not-registered")
+ENTERPRISE_403 = ("enterprise-plan-required", "origin-not-registered")
 LINK_403 = ("link-invalid",)
+# Every authenticated request counts against the plan's per-minute limit.
+RATE_429 = ("rate-limited",)
 BODY_413 = ("request-too-large",)  # the body, or more form parts than accepted
 NOT_FORM_415 = ("unsupported-media-type",)  # a body that is not multipart/form-data
 FIELDS_422 = ("invalid-input",)  # a form field or query parameter missing or invalid
@@ -108,7 +110,8 @@ NOTES = {
     401: "Send `Authorization: Bearer <token>` from POST /auth/v1/login.",
     415: "Send the body as `multipart/form-data`.",
     422: "`errors[].field` names the field or parameter.",
-    429: "Wait `Retry-After` seconds.",
+    429: "Wait `Retry-After` seconds. `rate-limited`: the plan's requests per minute "
+    "(the `RateLimit` and `RateLimit-Policy` headers say where the account stands).",
     503: "Too many images are being processed; retry after `Retry-After` seconds.",
     507: "The server's disk is full; nothing was stored. Retry after `Retry-After` seconds.",
 }
@@ -319,6 +322,65 @@ OPERATIONS: dict[str, Documented] = {
         notes={**_LINK_NOTES, 404: "The image was deleted."},
     ),
 }
+ACCOUNT = "/account/v1"
+OPERATIONS.update(
+    {
+        "listDomains": Documented(
+            "GET", f"{ACCOUNT}/domains", {401: TOKEN_401, 403: ENTERPRISE_403}
+        ),
+        "addDomain": Documented(
+            "POST",
+            f"{ACCOUNT}/domains",
+            {
+                **_FORM,
+                401: TOKEN_401,
+                403: ENTERPRISE_403,
+                409: ("too-many-domains",),
+                507: FULL_507,
+            },
+            notes={
+                409: "The account has `CROPEDLY_DOMAINS_PER_ACCOUNT` domains; remove one first.",
+                422: "Not `http(s)://host[:port]`: a wildcard, `null`, a path or another scheme.",
+            },
+        ),
+        "removeDomain": Documented(
+            "DELETE",
+            f"{ACCOUNT}/domains/{{domain_id}}",
+            {401: TOKEN_401, 403: ENTERPRISE_403, 404: ("not-found",), 422: FIELDS_422, 507: FULL_507},
+            notes={
+                404: "No domain with this id on the caller's account.",
+                422: "The id is longer than 64 characters.",
+            },
+        ),
+        "getUsage": Documented(
+            "GET",
+            f"{ACCOUNT}/usage",
+            {401: TOKEN_401, 403: ENTERPRISE_403},
+            notes={403: "Only for browser calls from an origin that may not call the API."},
+        ),
+    }
+)
+
+
+def _with_rate_limit(documented: Documented) -> Documented:
+    """An authenticated operation can also answer 429 ``rate-limited``."""
+    if 401 not in documented.errors or documented.errors[401] != TOKEN_401:
+        return documented
+    errors = dict(documented.errors)
+    errors[429] = (*errors.get(429, ()), *RATE_429)
+    return dataclasses.replace(documented, errors=errors)
+
+
+OPERATIONS = {name: _with_rate_limit(documented) for name, documented in OPERATIONS.items()}
+OPERATIONS["enhanceImages"] = dataclasses.replace(
+    OPERATIONS["enhanceImages"],
+    errors={**OPERATIONS["enhanceImages"].errors, 429: (*RATE_429, "monthly-images-exceeded")},
+    notes={
+        **OPERATIONS["enhanceImages"].notes,
+        429: "`rate-limited`: the plan's requests per minute; `monthly-images-exceeded`: the "
+        "files would pass the plan's images per month (`Retry-After`: until the month ends).",
+    },
+)
 _BY_ROUTE = {(d.method, d.path): operation_id for operation_id, d in OPERATIONS.items()}
 
 # ------------------------------------------------------------------- operation ids

@@ -10,6 +10,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from cropedly_core.api_keys import InvalidApiKey, TooManyApiKeys
+from cropedly_core.domains import TooManyDomains
 from cropedly_core.errors import (
     BatchRejected,
     CurrentPasswordWrong,
@@ -45,6 +46,7 @@ _STATUS: list[tuple[type[DomainError], int]] = [
     (SignInUnavailable, 503),
     (SignInNotConfigured, 404),
     (TooManyApiKeys, 409),
+    (TooManyDomains, 409),
     (TooManyAttempts, 429),
     (WeakPassword, 422),
     (CurrentPasswordWrong, 403),
