@@ -1,9 +1,11 @@
-"""A minimal browser console: where Google sign-in lands, and the reset-password page.
+"""The browser console at ``/console``, and the reset-password page.
 
-Plain HTML and JavaScript shipped in the package (``static/console/``), nothing
-from a CDN. Tokens reach these pages only in the URL fragment, which browsers do
-not send to servers, so they appear in no access log and no ``Referer``. The full
-console is another issue's; these pages stay small and out of the API's schema.
+Plain HTML, CSS and JavaScript shipped in the package (``static/console/``): no
+build step, nothing from a CDN. The console signs in (password, or Google, whose
+token arrives in the URL fragment that browsers do not send to servers), enhances
+dropped images with a before/after slider, manages the reference catalog and the
+registered domains, and shows usage. Its calls are same-origin, so the server
+treats them as first-party (``cors.py``). The pages stay out of the API's schema.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from litestar.types import ControllerRouterHandler
 CONSOLE_DIR = Path(__file__).resolve().parent / "static" / "console"
 # Scripts only from this server; no inline script, no framing, no referrer.
 HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; script-src 'self'; frame-ancestors 'none'; "
-    "base-uri 'none'; form-action 'self'",
+    # blob: for the before image of the comparison, read from the dropped file.
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; img-src 'self' blob:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
