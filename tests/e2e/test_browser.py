@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from imaging import png_bytes
@@ -29,6 +30,7 @@ from servers import cropedly, create_user, running_server, server_env
 pytestmark = pytest.mark.slow
 
 CHROMIUM = Path("/usr/bin/chromium")
+DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -180,7 +182,8 @@ def drop_files(page: Page, selector: str, files: dict[str, bytes]) -> None:
             const transfer = new DataTransfer();
             for (const [name, data] of Object.entries(files)) {
                 const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
-                transfer.items.add(new File([bytes], name, {type: "image/png"}));
+                const type = name.endsWith(".png") ? "image/png" : "image/jpeg";
+                transfer.items.add(new File([bytes], name, {type: type}));
             }
             return transfer;
         }""",
@@ -203,13 +206,14 @@ class TestConsole:
         assert "token" not in page.url
 
         # The catalog: upload, thumbnail, and the reference option it adds.
+        style = (DOCS_IMG / "reference-style.jpg").read_bytes()
         page.get_by_label("Reference images to upload").set_input_files(
-            [{"name": "sky.png", "mimeType": "image/png", "buffer": png_bytes(64, 48)}]
+            [{"name": "sky.png", "mimeType": "image/jpeg", "buffer": style}]
         )
         page.get_by_role("button", name="Upload", exact=True).click()
         thumbnail = page.locator("#catalog-list img[alt='sky.png']")
         expect(thumbnail).to_be_visible()
-        assert page.evaluate("(img) => img.naturalWidth", thumbnail.element_handle()) == 64
+        assert page.evaluate("(img) => img.naturalWidth", thumbnail.element_handle()) > 0
         expect(page.locator("#reference option", has_text="sky.png")).to_have_count(1)
 
         # Domains: add one (typed in any form, stored normalised), then remove it.
@@ -219,7 +223,8 @@ class TestConsole:
         expect(page.locator("#domain-list")).to_contain_text(deployment.sites["registered"].origin)
 
         # Enhance two dropped images with options; compare with the slider.
-        drop_files(page, "#drop-zone", {"a.png": png_bytes(40, 30), "b.png": png_bytes(24, 18)})
+        photo = DOCS_IMG / "reference-before.jpg"  # a real photo makes a telling screenshot
+        drop_files(page, "#drop-zone", {"photo.jpg": photo.read_bytes(), "b.png": png_bytes(24, 18)})
         expect(page.locator("#chosen")).to_contain_text("2 image(s) chosen")
         page.get_by_label("Upscale").select_option("2")
         page.get_by_label("Format").select_option("png")
@@ -231,7 +236,9 @@ class TestConsole:
         page.wait_for_function(
             "() => [...document.querySelectorAll('#results img')].every(i => i.complete && i.naturalWidth > 0)"
         )
-        assert page.evaluate("(img) => img.naturalWidth", after.element_handle()) == 80
+        with Image.open(photo) as opened:
+            width = opened.width
+        assert page.evaluate("(img) => img.naturalWidth", after.element_handle()) == 2 * width
         slider = page.get_by_label("Compare").first
         slider.focus()
         page.keyboard.press("ArrowRight")
