@@ -131,8 +131,10 @@ class UsageReport:
 def month_bounds(now: datetime) -> tuple[datetime, datetime]:
     """The calendar month (UTC) holding ``now``: its first instant and the next month's."""
     start = now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(
-        month=start.month + 1
+    end = (
+        start.replace(year=start.year + 1, month=1)
+        if start.month == 12
+        else start.replace(month=start.month + 1)
     )
     return start, end
 

@@ -25,7 +25,7 @@ from PIL import Image
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from imaging import png_bytes
-from servers import cropedly, create_user, running_server, server_env
+from servers import create_user, cropedly, running_server, server_env
 
 pytestmark = pytest.mark.slow
 

@@ -17,11 +17,11 @@ from litestar.types import ControllerRouterHandler
 
 import cropedly
 from cropedly.bootstrap import Services
+from cropedly.http.account_routes import AccountController
 from cropedly.http.auth import provide_user
 from cropedly.http.auth_routes import AuthController
 from cropedly.http.catalog_routes import CATALOG_ROUTES, CatalogViews
 from cropedly.http.console import CONSOLE_ROUTES
-from cropedly.http.account_routes import AccountController
 from cropedly.http.cors import cors_middleware
 from cropedly.http.forms import MAX_PARTS
 from cropedly.http.google_routes import GoogleController, GoogleFlow
@@ -169,9 +169,7 @@ def create_app(
         request_max_body_size=settings.max_request_bytes,
         lifespan=[lifespan],
         middleware=[
-            cors_middleware(
-                services.accounts.origin_allowed, _own_origin(settings.base_url)
-            ),
+            cors_middleware(services.accounts.origin_allowed, _own_origin(settings.base_url)),
             rate_limit_headers,
         ],
         # Litestar's limit of parts applies where its own parser runs; ours has MAX_PARTS.

@@ -346,7 +346,13 @@ OPERATIONS.update(
         "removeDomain": Documented(
             "DELETE",
             f"{ACCOUNT}/domains/{{domain_id}}",
-            {401: TOKEN_401, 403: ENTERPRISE_403, 404: ("not-found",), 422: FIELDS_422, 507: FULL_507},
+            {
+                401: TOKEN_401,
+                403: ENTERPRISE_403,
+                404: ("not-found",),
+                422: FIELDS_422,
+                507: FULL_507,
+            },
             notes={
                 404: "No domain with this id on the caller's account.",
                 422: "The id is longer than 64 characters.",
