@@ -20,7 +20,8 @@ CHROMIUM = "/usr/bin/chromium"
 def tests(session: nox.Session) -> None:
     """The whole test suite, unit to end-to-end, with the core-purity contract."""
     if not Path(CHROMIUM).exists():
-        # tests/e2e/test_openapi.py renders /schema offline in headless Chromium (Debian's).
+        # Headless Chromium (Debian's): /schema offline (test_openapi.py), and the console and
+        # customer pages driven by Playwright (test_browser.py), which never downloads a browser.
         apt = {"DEBIAN_FRONTEND": "noninteractive"}
         session.run("apt-get", "update", "-q", external=True, env=apt)
         install = ("apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium")
