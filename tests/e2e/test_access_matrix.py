@@ -30,7 +30,7 @@ CATALOG = "/images/v1/enterprise-resources/images"
 DOMAINS, USAGE = "/account/v1/domains", "/account/v1/usage"
 PLANS = (Plan.FREE, Plan.PRO, Plan.ENTERPRISE)
 ORIGINS = ("registered", "unregistered", "null", "absent", "own")
-ROUTES = ("enhance", "catalog", "domains", "usage")
+ROUTES = ("enhance", "catalog", "domains", "usage", "me", "keys")
 PER_MINUTE = 1000
 IMAGES = 3
 
@@ -82,7 +82,13 @@ class World:
         if route == "enhance":
             files = [("images", ("a.png", png_bytes()))]
             return self.client.post("/images/v1", files=files, headers=headers)
-        path = {"catalog": CATALOG, "domains": DOMAINS, "usage": USAGE}[route]
+        path = {
+            "catalog": CATALOG,
+            "domains": DOMAINS,
+            "usage": USAGE,
+            "me": "/auth/v1/me",
+            "keys": "/auth/v1/keys",
+        }[route]
         return self.client.get(path, headers=headers)
 
 

@@ -795,6 +795,15 @@ PROBES: list[tuple[str, int, Probe]] = [
         507,
         lambda w: w.client.delete(f"{DOMAINS}/{w.domain_id()}", headers=w.disk_full().ent),
     ),
+    # A browser call from an origin nobody registered, on routes with no plan rule of their own.
+    ("getMe", 403, lambda w: w.client.get("/auth/v1/me", headers={**w.ent, **FOREIGN})),
+    ("listApiKeys", 403, lambda w: w.client.get(KEYS, headers={**w.free, **FOREIGN})),
+    (
+        "createApiKey",
+        403,
+        lambda w: w.post(KEYS, headers={**w.ent, **FOREIGN}, files=form(name="ci")),
+    ),
+    ("revokeApiKey", 403, lambda w: w.client.delete(f"{KEYS}/abc", headers={**w.ent, **FOREIGN})),
     ("getUsage", 200, lambda w: w.client.get(USAGE, headers=w.free)),
     ("getUsage", 401, lambda w: w.client.get(USAGE)),
     ("getUsage", 403, lambda w: w.client.get(USAGE, headers={**w.free, **FOREIGN})),

@@ -8,11 +8,12 @@ from litestar import Request
 from litestar.di import NamedDependency
 
 from cropedly.http.limits import remember_rate
-from cropedly_core.accounts import Accounts
+from cropedly_core.accounts import Accounts, require_plan
 from cropedly_core.errors import InvalidToken
 from cropedly_core.usage import RateLimited, RateState, Usage
-from cropedly_core.users import User
+from cropedly_core.users import Plan, User
 
+MAX_ORIGIN_LENGTH = 2048
 BEARER: list[dict[str, list[str]]] = [
     {"BearerToken": []}
 ]  # OpenAPI security requirement of protected routes
@@ -39,6 +40,9 @@ def provide_user(
 
     Every authenticated request counts against the plan's per-minute limit (429
     ``rate-limited`` past it) and carries the RateLimit headers (``limits.py``).
+    A browser call (an ``Origin`` header; the console's own origin was dropped by
+    ``cors.py``) needs Enterprise and that origin registered, on every route; the
+    routes add their own plan rules.
     """
     user = accounts.authenticate(bearer_token(request))
     try:
@@ -47,6 +51,9 @@ def provide_user(
         remember_rate(request.scope, RateState(exc.limit, 0, exc.retry_after))
         raise
     remember_rate(request.scope, state)
+    origin = request.headers.get("origin")
+    if origin is not None:
+        require_plan(user, Plan.FREE, origin[:MAX_ORIGIN_LENGTH])
     return user
 
 

@@ -369,12 +369,21 @@ OPERATIONS.update(
 
 
 def _with_rate_limit(documented: Documented) -> Documented:
-    """An authenticated operation can also answer 429 ``rate-limited``."""
+    """An authenticated operation can also answer 429 ``rate-limited``, and 403 to browsers.
+
+    Both come from the user dependency (``auth.provide_user``): the per-minute limit,
+    and the rule that a browser call needs Enterprise and a registered origin.
+    """
     if 401 not in documented.errors or documented.errors[401] != TOKEN_401:
         return documented
     errors = dict(documented.errors)
     errors[429] = (*errors.get(429, ()), *RATE_429)
-    return dataclasses.replace(documented, errors=errors)
+    browser = [slug for slug in ENTERPRISE_403 if slug not in errors.get(403, ())]
+    errors[403] = (*errors.get(403, ()), *browser)
+    notes = dict(documented.notes)
+    if 403 not in documented.errors:
+        notes[403] = "A browser call (an `Origin`) needs Enterprise and that origin registered."
+    return dataclasses.replace(documented, errors=errors, notes=notes)
 
 
 OPERATIONS = {name: _with_rate_limit(documented) for name, documented in OPERATIONS.items()}
