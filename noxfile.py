@@ -51,10 +51,11 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Login, token, pipeline and model figures, written under docs/."""
+    """Login, token, access, pipeline and model figures, written under docs/."""
     session.install("-e", ".[test]")
     scripts = (
         "bench/bench_auth.py",
+        "bench/bench_access.py",
         "bench/bench_pipeline.py",
         "bench/bench_model.py",
         "bench/measure_enhancement.py",
