@@ -282,3 +282,28 @@ class TestConsole:
         page.goto(f"{deployment.base}/console#token={token}")
         expect(page.locator("#status")).to_contain_text(PRO)
         assert page.url.endswith("/console")
+
+
+class TestAccessibility:
+    def test_every_control_has_a_label(self, deployment: Deployment, page: Page) -> None:
+        page.goto(f"{deployment.base}/console")
+        unlabelled = page.evaluate(
+            """() => [...document.querySelectorAll('input, select, textarea')]
+                .filter((e) => !e.labels || e.labels.length === 0)
+                .map((e) => e.id || e.name)"""
+        )
+        assert [] == unlabelled
+
+    def test_sign_in_by_keyboard_alone(self, deployment: Deployment, page: Page) -> None:
+        """Tab from the top of the page to the form, type, and press Enter."""
+        page.goto(f"{deployment.base}/console")
+        for _ in range(10):
+            page.keyboard.press("Tab")
+            if page.evaluate("document.activeElement.id") == "login-email":
+                break
+        assert "login-email" == page.evaluate("document.activeElement.id")
+        page.keyboard.type(PRO)
+        page.keyboard.press("Tab")
+        page.keyboard.type(PASSWORD)
+        page.keyboard.press("Enter")
+        expect(page.locator("#status")).to_contain_text(f"Signed in as {PRO}")
