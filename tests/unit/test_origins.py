@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cropedly_core.accounts import normalise_origin, registrable_origin
 from cropedly_core.errors import InvalidInput
@@ -57,3 +59,23 @@ class TestNormaliseOrigin:
 
     def test_null_is_never_registrable(self) -> None:
         assert None is registrable_origin("null")
+
+
+LABEL = st.from_regex(r"[a-zA-Z0-9]([a-zA-Z0-9-]{0,10}[a-zA-Z0-9])?", fullmatch=True)
+
+
+@given(
+    scheme=st.sampled_from(["http", "https", "HTTP", "Https"]),
+    labels=st.lists(LABEL, min_size=1, max_size=4),
+    port=st.one_of(st.none(), st.integers(1, 65535)),
+)
+def test_normalising_is_idempotent_and_lower_case(
+    scheme: str, labels: list[str], port: int | None
+) -> None:
+    """The normal form normalises to itself, so stored and incoming origins compare exactly."""
+    raw = f"{scheme}://{'.'.join(labels)}" + ("" if port is None else f":{port}")
+    once = normalise_origin(raw)
+    assert once == normalise_origin(once)
+    assert once == once.lower()
+    default = {"http": 80, "https": 443}[scheme.lower()]
+    assert (port in {None, default}) == (once.count(":") == 1)
