@@ -8,12 +8,11 @@ from litestar import Request
 from litestar.di import NamedDependency
 
 from cropedly.http.limits import remember_rate
-from cropedly_core.accounts import Accounts, require_plan
+from cropedly_core.accounts import MAX_ORIGIN_LENGTH, Accounts, require_plan
 from cropedly_core.errors import InvalidToken
 from cropedly_core.usage import RateLimited, RateState, Usage
 from cropedly_core.users import Plan, User
 
-MAX_ORIGIN_LENGTH = 2048
 BEARER: list[dict[str, list[str]]] = [
     {"BearerToken": []}
 ]  # OpenAPI security requirement of protected routes
