@@ -197,6 +197,8 @@ class TestConsole:
     def test_the_whole_flow(self, deployment: Deployment, page: Page, tmp_path: Path) -> None:
         """Sign in, manage the catalog and domains, enhance dropped images, see usage."""
         page.goto(f"{deployment.base}/console")
+        expect(page.get_by_role("button", name="Sign out")).to_be_hidden()
+        expect(page.locator("#app")).to_be_hidden()
         screenshot(page, tmp_path, "console-sign-in.png")
         page.get_by_label("E-mail").fill(ENTERPRISE)
         page.get_by_label("Password").fill(PASSWORD)
@@ -204,6 +206,7 @@ class TestConsole:
         expect(page.locator("#status")).to_contain_text(f"Signed in as {ENTERPRISE}")
         assert page.evaluate("sessionStorage.getItem('cropedly.token')")
         assert "token" not in page.url
+        expect(page.locator("#login-section")).to_be_hidden()
 
         # The catalog: upload, thumbnail, and the reference option it adds.
         style = (DOCS_IMG / "reference-style.jpg").read_bytes()
