@@ -287,6 +287,31 @@ class TestConsole:
         assert page.url.endswith("/console")
 
 
+# The lowest contrast between a visible text and the background it sits on (WCAG 2 formula).
+CONTRAST_JS = """() => {
+    const rgb = (c) => c.match(/[\\d.]+/g).map(Number);
+    const lum = ([r, g, b]) => [r, g, b].map((v) => {
+        v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+    }).reduce((a, v, i) => a + v * [0.2126, 0.7152, 0.0722][i], 0);
+    const background = (e) => {
+        for (; e; e = e.parentElement) {
+            const c = rgb(getComputedStyle(e).backgroundColor);
+            if (c.length < 4 || c[3] > 0) return c;
+        }
+        return [255, 255, 255];
+    };
+    let lowest = {ratio: 99, text: ""};
+    for (const e of document.querySelectorAll("body *")) {
+        const own = [...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+        if (!own || !e.checkVisibility()) continue;
+        const [a, b] = [lum(rgb(getComputedStyle(e).color)), lum(background(e))];
+        const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+        if (ratio < lowest.ratio) lowest = {ratio: ratio, text: e.textContent.trim().slice(0, 40)};
+    }
+    return lowest;
+}"""
+
+
 class TestAccessibility:
     def test_every_control_has_a_label(self, deployment: Deployment, page: Page) -> None:
         page.goto(f"{deployment.base}/console")
@@ -296,6 +321,14 @@ class TestAccessibility:
                 .map((e) => e.id || e.name)"""
         )
         assert [] == unlabelled
+
+    def test_text_contrast_is_at_least_7_to_1(self, deployment: Deployment, page: Page) -> None:
+        """WCAG AAA for every visible text of the signed-in console, computed from its styles."""
+        page.goto(f"{deployment.base}/console#token={deployment.token(ENTERPRISE)}")
+        expect(page.locator("#app")).to_be_visible()
+        lowest = page.evaluate(CONTRAST_JS)
+        assert lowest["text"], "no text was checked"
+        assert lowest["ratio"] >= 7, lowest
 
     def test_sign_in_by_keyboard_alone(self, deployment: Deployment, page: Page) -> None:
         """Tab from the top of the page to the form, type, and press Enter."""
