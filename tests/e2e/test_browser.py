@@ -231,6 +231,7 @@ class TestConsole:
         expect(page.locator("#chosen")).to_contain_text("2 image(s) chosen")
         page.get_by_label("Upscale").select_option("2")
         page.get_by_label("Format").select_option("png")
+        page.get_by_label("Restore (noise, compression blocks)").select_option("none")
         page.get_by_label("Reference image (Enterprise: match its colours)").select_option(label="sky.png")
         page.get_by_role("button", name="Enhance", exact=True).click()
         results = page.locator("#results figure")

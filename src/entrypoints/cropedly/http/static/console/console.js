@@ -127,7 +127,7 @@
     if (!chosen.length) { show("enhance-error", "Choose or drop at least one image."); return; }
     var form = new FormData();
     chosen.forEach(function (file) { form.append("images", file, file.name); });
-    ["upscale", "adjust", "format", "reference"].forEach(function (id) {
+    ["upscale", "restore", "adjust", "format", "reference"].forEach(function (id) {
       var field = $(id);
       if (field.value) { form.append(field.name, field.value); }
     });
