@@ -216,7 +216,11 @@ class TestConsole:
         page.get_by_role("button", name="Upload", exact=True).click()
         thumbnail = page.locator("#catalog-list img[alt='sky.png']")
         expect(thumbnail).to_be_visible()
-        assert page.evaluate("(img) => img.naturalWidth", thumbnail.element_handle()) > 0
+        # The thumbnail loads through its signed link (lazily): wait for its pixels.
+        page.wait_for_function(
+            "() => { const i = document.querySelector(\"#catalog-list img[alt='sky.png']\");"
+            " return i && i.complete && i.naturalWidth > 0; }"
+        )
         expect(page.locator("#reference option", has_text="sky.png")).to_have_count(1)
 
         # Domains: add one (typed in any form, stored normalised), then remove it.
@@ -229,7 +233,7 @@ class TestConsole:
         photo = DOCS_IMG / "reference-before.jpg"  # a real photo makes a telling screenshot
         drop_files(page, "#drop-zone", {"photo.jpg": photo.read_bytes(), "b.png": png_bytes(24, 18)})
         expect(page.locator("#chosen")).to_contain_text("2 image(s) chosen")
-        page.get_by_label("Upscale").select_option("2")
+        page.get_by_label("Upscale", exact=True).select_option("2")
         page.get_by_label("Format").select_option("png")
         page.get_by_label("Restore (noise, compression blocks)").select_option("none")
         page.get_by_label("Reference image (Enterprise: match its colours)").select_option(label="sky.png")
@@ -270,6 +274,21 @@ class TestConsole:
         page.get_by_label("Origin (https://host[:port])").fill("https://*.example")
         page.get_by_role("button", name="Add domain", exact=True).click()
         expect(page.locator("#domains-error")).to_contain_text("wildcard")
+        # Upscale and a target size are alternatives: the server's 422 detail is shown.
+        drop_files(page, "#drop-zone", {"a.png": png_bytes(24, 18)})
+        page.get_by_label("Upscale", exact=True).select_option("2")
+        page.get_by_label("Width in pixels (optional; instead of upscale)").fill("100")
+        page.get_by_role("button", name="Enhance", exact=True).click()
+        expect(page.locator("#enhance-error")).to_contain_text("alternatives")
+
+    def test_resize_to_a_width(self, deployment: Deployment, page: Page) -> None:
+        """A width alone (upscale left at 1) gives an image of that width."""
+        page.goto(f"{deployment.base}/console#token={deployment.token(PRO)}")
+        expect(page.locator("#app")).to_be_visible()
+        drop_files(page, "#drop-zone", {"a.png": png_bytes(80, 60)})
+        page.get_by_label("Width in pixels (optional; instead of upscale)").fill("40")
+        page.get_by_role("button", name="Enhance", exact=True).click()
+        expect(page.locator("#results figcaption")).to_contain_text("40\u00d730")  # 40 x 30 (the multiplication sign)
 
     def test_a_pro_account_sees_what_its_plan_allows(self, deployment: Deployment, page: Page) -> None:
         page.goto(f"{deployment.base}/console")

@@ -127,9 +127,10 @@
     if (!chosen.length) { show("enhance-error", "Choose or drop at least one image."); return; }
     var form = new FormData();
     chosen.forEach(function (file) { form.append("images", file, file.name); });
-    ["upscale", "restore", "adjust", "format", "reference"].forEach(function (id) {
+    ["upscale", "restore", "adjust", "format", "width", "height", "fit", "crop", "reference"].forEach(function (id) {
       var field = $(id);
-      if (field.value) { form.append(field.name, field.value); }
+      // Upscale 1 is the default; sending it would clash with a width or height.
+      if (field.value && !(id === "upscale" && field.value === "1")) { form.append(field.name, field.value); }
     });
     var originals = chosen.slice();
     var button = $("enhance-button");
