@@ -26,9 +26,14 @@ def export_onnx(model: SRNet, out: Path, meta: dict) -> None:
         opset_version=17,
         dynamo=False,  # the TorchScript exporter needs no onnxscript
     )
-    proto = onnx.load_from_string(buf.getvalue())
     # The adapter reads these to size its tile overlap and to check the factor.
     info = {"scale": model.scale, "receptive_radius": model.receptive_radius, **meta}
+    write_checked(buf.getvalue(), wrapper, info, out)
+
+
+def write_checked(exported: bytes, wrapper: torch.nn.Module, info: dict, out: Path) -> None:
+    """Add ``info`` as metadata, check ONNX against PyTorch on a random image, write."""
+    proto = onnx.load_from_string(exported)
     for key, value in info.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, str(value)
