@@ -24,23 +24,13 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from browsers import FLAGS, require_chromium
 from imaging import png_bytes
 from servers import create_user, cropedly, running_server, server_env
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 PASSWORD = "a long browser passphrase 5"
 ENTERPRISE, PRO = "ent@example.com", "pro@example.com"
 TIMEOUT_MS = 30_000
@@ -108,7 +98,9 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     try:
         create_user(env, ENTERPRISE, PASSWORD, "Enterprise Customer", "enterprise")
         create_user(env, PRO, PASSWORD, "Pro Customer", "pro")
-        added = cropedly(env, "domains", "add", "--email", ENTERPRISE, "--origin", sites["registered"].origin)
+        added = cropedly(
+            env, "domains", "add", "--email", ENTERPRISE, "--origin", sites["registered"].origin
+        )
         assert 0 == added.returncode, added.stderr
         pro = cropedly(env, "users", "set-origins", "--email", PRO, "--origin", sites["pro"].origin)
         assert 0 == pro.returncode, pro.stderr
@@ -121,10 +113,9 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium")
+    chromium = require_chromium()
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        launched = playwright.chromium.launch(executable_path=str(chromium), args=FLAGS)
         yield launched
         launched.close()
 
@@ -231,12 +222,16 @@ class TestConsole:
 
         # Enhance two dropped images with options; compare with the slider.
         photo = DOCS_IMG / "reference-before.jpg"  # a real photo makes a telling screenshot
-        drop_files(page, "#drop-zone", {"photo.jpg": photo.read_bytes(), "b.png": png_bytes(24, 18)})
+        drop_files(
+            page, "#drop-zone", {"photo.jpg": photo.read_bytes(), "b.png": png_bytes(24, 18)}
+        )
         expect(page.locator("#chosen")).to_contain_text("2 image(s) chosen")
         page.get_by_label("Upscale", exact=True).select_option("2")
         page.get_by_label("Format").select_option("png")
         page.get_by_label("Restore (noise, compression blocks)").select_option("none")
-        page.get_by_label("Reference image (Enterprise: match its colours)").select_option(label="sky.png")
+        page.get_by_label("Reference image (Enterprise: match its colours)").select_option(
+            label="sky.png"
+        )
         page.get_by_role("button", name="Enhance", exact=True).click()
         results = page.locator("#results figure")
         expect(results).to_have_count(2)
@@ -288,9 +283,13 @@ class TestConsole:
         drop_files(page, "#drop-zone", {"a.png": png_bytes(80, 60)})
         page.get_by_label("Width in pixels (optional; instead of upscale)").fill("40")
         page.get_by_role("button", name="Enhance", exact=True).click()
-        expect(page.locator("#results figcaption")).to_contain_text("40\u00d730")  # 40 x 30 (the multiplication sign)
+        expect(page.locator("#results figcaption")).to_contain_text(
+            "40\u00d730"
+        )  # 40 x 30 (the multiplication sign)
 
-    def test_a_pro_account_sees_what_its_plan_allows(self, deployment: Deployment, page: Page) -> None:
+    def test_a_pro_account_sees_what_its_plan_allows(
+        self, deployment: Deployment, page: Page
+    ) -> None:
         page.goto(f"{deployment.base}/console")
         page.get_by_label("E-mail").fill(PRO)
         page.get_by_label("Password").fill(PASSWORD)

@@ -24,6 +24,7 @@ import pytest
 from litestar.testing import TestClient
 from PIL import Image
 
+from browsers import FLAGS, require_chromium
 from cropedly.bootstrap import Services
 from cropedly.http.app import create_app
 from cropedly.http.openapi import OPERATIONS, STATIC_DIR
@@ -82,8 +83,6 @@ READABLE_IDS = {
     "getUsage",
 }
 IMAGE_TYPES = {"image/jpeg", "image/png", "image/webp", "image/avif"}
-CHROMIUM = Path("/usr/bin/chromium")
-APT_CHROMIUM = "apt-get update && apt-get install -y --no-install-recommends chromium"
 MAX_REQUEST = 60_000
 MAX_FILE = 20_000
 LOGIN_FAILURES = 2
@@ -762,7 +761,11 @@ PROBES: list[tuple[str, int, Probe]] = [
     *download_probes(
         "downloadReferenceImage", World.reference_url, "catalog", f"{CATALOG}/abc/content"
     ),
-    ("getMe", 429, lambda w: repeat(FREE_PER_MINUTE + 1, lambda: w.client.get("/auth/v1/me", headers=w.free))),
+    (
+        "getMe",
+        429,
+        lambda w: repeat(FREE_PER_MINUTE + 1, lambda: w.client.get("/auth/v1/me", headers=w.free)),
+    ),
     ("enhanceImages", 429, lambda w: repeat(PRO_IMAGES + 1, lambda: w.enhance(files=PNG))),
     ("listDomains", 200, lambda w: w.client.get(DOMAINS, headers=w.ent)),
     ("listDomains", 401, lambda w: w.client.get(DOMAINS)),
@@ -922,21 +925,13 @@ def server(tmp_path: Path) -> Iterator[str]:
 
 def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Headless Chromium that can resolve no host name: only the loopback server answers."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing; install it with: {APT_CHROMIUM}")
+    chromium = require_chromium()
     profile = tmp_path / "chromium-profile"
     profile.mkdir(exist_ok=True)
     command = [
-        str(CHROMIUM),
+        str(chromium),
         "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
+        *FLAGS,
         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",  # a CDN would not load
         f"--user-data-dir={profile}",
         "--virtual-time-budget=5000",
