@@ -70,7 +70,9 @@ class World:
         base |= {"free_requests_per_minute": PER_MINUTE}
         base |= {"enterprise_requests_per_minute": PER_MINUTE} | settings
         self.services: Services = in_memory_services(Settings(**base), clock=self.clock)
-        self.auth = {plan: bearer(self.services, f"{plan.value}@example.com", plan) for plan in PLANS}
+        self.auth = {
+            plan: bearer(self.services, f"{plan.value}@example.com", plan) for plan in PLANS
+        }
         for plan in PLANS:
             # Registered directly: the domains API itself is Enterprise only.
             self.services.accounts.set_origins(
@@ -109,7 +111,9 @@ def fresh() -> Iterator[World]:
 MATRIX = [(p, o, r) for p in PLANS for o in ORIGINS for r in ROUTES]
 
 
-@pytest.mark.parametrize(("plan", "origin", "route"), MATRIX, ids=[f"{p}-{o}-{r}" for p, o, r in MATRIX])
+@pytest.mark.parametrize(
+    ("plan", "origin", "route"), MATRIX, ids=[f"{p}-{o}-{r}" for p, o, r in MATRIX]
+)
 def test_plan_origin_route(world: World, plan: Plan, origin: str, route: str) -> None:
     """Each plan, origin and route gets the status and problem type of the access rules."""
     status, slug = expected(plan, origin, route)
@@ -152,7 +156,9 @@ class TestCors:
             assert 204 == response.status_code
             assert origin == response.headers["access-control-allow-origin"]
             allowed = response.headers["access-control-allow-headers"]
-            assert {"authorization", "content-type"} <= {h.strip().lower() for h in allowed.split(",")}
+            assert {"authorization", "content-type"} <= {
+                h.strip().lower() for h in allowed.split(",")
+            }
         else:
             assert 403 == response.status_code
             assert not [h for h in response.headers if h.startswith("access-control-")]

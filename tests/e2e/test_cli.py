@@ -206,18 +206,24 @@ class TestDomains:
         made = cropedly(*create, "--password", PASSWORD, "--plan", "enterprise", cwd=tmp_path)
         assert 0 == made.returncode, made.stderr
         email = ["--email", "e@example.com"]
-        added = cropedly("domains", "add", *email, "--origin", "HTTPS://App.Example:443/", cwd=tmp_path)
+        added = cropedly(
+            "domains", "add", *email, "--origin", "HTTPS://App.Example:443/", cwd=tmp_path
+        )
         assert 0 == added.returncode, added.stderr
         assert added.stdout.strip().endswith("https://app.example")
         listed = cropedly("domains", "list", *email, cwd=tmp_path)
         assert [added.stdout.strip()] == listed.stdout.strip().splitlines()
-        removed = cropedly("domains", "remove", *email, "--origin", "https://app.example", cwd=tmp_path)
+        removed = cropedly(
+            "domains", "remove", *email, "--origin", "https://app.example", cwd=tmp_path
+        )
         assert 0 == removed.returncode, removed.stderr
         assert "" == cropedly("domains", "list", *email, cwd=tmp_path).stdout
 
     def test_wildcards_and_pro_accounts_are_refused_in_one_line(self, tmp_path: Path) -> None:
         create = ["users", "create", "--email", "p@example.com", "--name", "P"]
-        assert 0 == cropedly(*create, "--password", PASSWORD, "--plan", "pro", cwd=tmp_path).returncode
+        assert (
+            0 == cropedly(*create, "--password", PASSWORD, "--plan", "pro", cwd=tmp_path).returncode
+        )
         email = ["--email", "p@example.com"]
         run = cropedly("domains", "add", *email, "--origin", "https://*.example", cwd=tmp_path)
         assert 2 == run.returncode

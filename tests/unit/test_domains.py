@@ -21,7 +21,10 @@ class TestDomains:
     def test_added_origins_are_normalised_and_listed(self) -> None:
         domains, user = account()
         added = domains.add(user, "HTTPS://Shop.Example:443/")
-        assert ("https://shop.example", domain_id("https://shop.example")) == (added.origin, added.id)
+        assert ("https://shop.example", domain_id("https://shop.example")) == (
+            added.origin,
+            added.id,
+        )
         assert [added] == domains.list(domains.by_email(user.email))
 
     def test_adding_again_is_not_an_error_and_not_counted_twice(self) -> None:
@@ -37,7 +40,9 @@ class TestDomains:
         with pytest.raises(TooManyDomains):
             domains.add(user, "https://c.example")
 
-    @pytest.mark.parametrize("origin", ["null", "https://*.example", "https://a.example/app", "ws://a.example"])
+    @pytest.mark.parametrize(
+        "origin", ["null", "https://*.example", "https://a.example/app", "ws://a.example"]
+    )
     def test_refused_origins(self, origin: str) -> None:
         domains, user = account()
         with pytest.raises(InvalidInput):
