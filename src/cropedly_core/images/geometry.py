@@ -82,6 +82,21 @@ def _check_side(value: int | None, name: str) -> None:
         raise InvalidInput(f"{name} must be a whole number from 1 to {MAX_SIDE}.", field=name)
 
 
+def _check_implied_side(width: int | None, height: int | None, aw: int, ah: int) -> None:
+    """The side an aspect implies must fit the limit too: clamping it would silently
+    give another aspect than the one asked for."""
+    implied = 1
+    if width is not None:
+        implied = round(width * ah / aw)
+    elif height is not None:
+        implied = round(height * aw / ah)
+    if implied > MAX_SIDE:
+        raise InvalidInput(
+            f"That aspect makes the other side {implied} pixels; at most {MAX_SIDE}.",
+            field="aspect",
+        )
+
+
 @attrs.frozen
 class Resize:
     """A resize-to-target request.
@@ -117,6 +132,7 @@ class Resize:
                 raise InvalidInput(
                     "Give width and height, or aspect, not all three.", field="aspect"
                 )
+            _check_implied_side(self.width, self.height, aw, ah)
         boxed = self.width is not None or self.height is not None or self.aspect is not None
         if not boxed and self.fit is not None:
             raise InvalidInput("fit needs width, height or aspect.", field="fit")
