@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import os
 import platform
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -23,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from machine import cpu_model
+from machine import cpu_model, serving
 
 from cropedly.bootstrap import build_services
 from cropedly.settings import Settings
@@ -37,12 +34,6 @@ REQUESTS = 500
 PASSWORD = "a long measuring secret 7"
 ORIGIN = "https://shop.example"
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -76,70 +67,35 @@ def bench_http() -> list[tuple[str, list[float]]]:
         user = services.accounts.register("e@example.com", PASSWORD, "Bench", Plan.ENTERPRISE)
         services.domains.add(user, ORIGIN)
         services.close()
-        port = free_port()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "cropedly.cli",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if server.poll() is not None or time.monotonic() > deadline:
-                    server.kill()
-                    raise RuntimeError(f"server did not start: {server.communicate()[1].decode()}")
-                time.sleep(0.2)
-            with httpx.Client(base_url=base) as client:
-                form = {"email": (None, "e@example.com"), "password": (None, PASSWORD)}
-                token = client.post("/auth/v1/login", files=form).json()["token"]
-                auth = {"Authorization": f"Bearer {token}"}
-                usage = "/account/v1/usage"
-                preflight = {"Origin": ORIGIN, "Access-Control-Request-Method": "GET"}
-                stranger = {**preflight, "Origin": "https://stranger.example"}
-                return [
-                    (
-                        "GET /health (no auth, no Origin): baseline",
-                        timed(lambda: client.get("/health"), 200),
-                    ),
-                    (
-                        "GET /account/v1/usage, server-side (no Origin)",
-                        timed(lambda: client.get(usage, headers=auth), 200),
-                    ),
-                    (
-                        "GET /account/v1/usage, browser call from the registered origin",
-                        timed(lambda: client.get(usage, headers={**auth, "Origin": ORIGIN}), 200),
-                    ),
-                    (
-                        "OPTIONS preflight, registered origin (204)",
-                        timed(lambda: client.options(usage, headers=preflight), 204),
-                    ),
-                    (
-                        "OPTIONS preflight, unregistered origin (403)",
-                        timed(lambda: client.options(usage, headers=stranger), 403),
-                    ),
-                ]
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
+        with serving(env) as base, httpx.Client(base_url=base) as client:
+            form = {"email": (None, "e@example.com"), "password": (None, PASSWORD)}
+            token = client.post("/auth/v1/login", files=form).json()["token"]
+            auth = {"Authorization": f"Bearer {token}"}
+            usage = "/account/v1/usage"
+            preflight = {"Origin": ORIGIN, "Access-Control-Request-Method": "GET"}
+            stranger = {**preflight, "Origin": "https://stranger.example"}
+            return [
+                (
+                    "GET /health (no auth, no Origin): baseline",
+                    timed(lambda: client.get("/health"), 200),
+                ),
+                (
+                    "GET /account/v1/usage, server-side (no Origin)",
+                    timed(lambda: client.get(usage, headers=auth), 200),
+                ),
+                (
+                    "GET /account/v1/usage, browser call from the registered origin",
+                    timed(lambda: client.get(usage, headers={**auth, "Origin": ORIGIN}), 200),
+                ),
+                (
+                    "OPTIONS preflight, registered origin (204)",
+                    timed(lambda: client.options(usage, headers=preflight), 204),
+                ),
+                (
+                    "OPTIONS preflight, unregistered origin (403)",
+                    timed(lambda: client.options(usage, headers=stranger), 403),
+                ),
+            ]
 
 
 def per_call_us(call: Callable[[], object], calls: int = 20_000) -> float:

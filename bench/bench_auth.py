@@ -11,9 +11,7 @@ import asyncio
 import contextlib
 import os
 import platform
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from machine import cpu_model
+from machine import cpu_model, serving
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from cropedly.bootstrap import build_services
@@ -46,12 +44,6 @@ def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))
     return ordered[index]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def login_level(base: str, concurrency: int, total: int) -> tuple[list[float], float]:
@@ -137,32 +129,12 @@ def bench_http() -> tuple[list[tuple[int, float, float, float]], list[float]]:
             "CROPEDLY_LOG_LEVEL": "WARNING",
             "CROPEDLY_UPSCALER": "lanczos",
         }
-        cli = [sys.executable, "-m", "cropedly.cli"]
         # One account per client, as real clients log in their own accounts.
         services = build_services(Settings(data_dir=Path(data)))
         for n in range(max(LEVELS)):
             services.accounts.register(email_of(n), PASSWORD, f"Bench {n}", Plan.PRO)
         services.close()
-        port = free_port()
-        server = subprocess.Popen(
-            [*cli, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if server.poll() is not None or time.monotonic() > deadline:
-                    server.kill()
-                    raise RuntimeError(f"server did not start: {server.communicate()[1].decode()}")
-                time.sleep(0.2)
+        with serving(env) as base:
             asyncio.run(login_level(base, 1, 5))  # warm-up
             for clients in LEVELS:
                 latencies, wall = asyncio.run(login_level(base, clients, REQUESTS_PER_LEVEL))
@@ -175,12 +147,6 @@ def bench_http() -> tuple[list[tuple[int, float, float, float]], list[float]]:
                     )
                 )
             exchanges = exchange_keys(base, REQUESTS_PER_LEVEL)
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
     return rows, exchanges
 
 
