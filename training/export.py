@@ -14,26 +14,28 @@ from model import RGBUpscaler, SRNet
 
 def export_onnx(model: SRNet, out: Path, meta: dict) -> None:
     model.eval()
-    wrapper = RGBUpscaler(model).eval()
+    # The adapter reads these to size its tile overlap and to check the factor.
+    info = {"scale": model.scale, "receptive_radius": model.receptive_radius, **meta}
+    export_checked(RGBUpscaler(model).eval(), "rgb_hr", ("H", "W"), info, out)
+
+
+def export_checked(
+    wrapper: torch.nn.Module, output: str, output_axes: tuple[str, str], info: dict, out: Path
+) -> None:
+    """Export a uint8 RGB in/out wrapper to ONNX (opset 17, any size) with ``info`` as
+    metadata, check ONNX against PyTorch on a random image, write it to ``out``."""
     buf = io.BytesIO()
     torch.onnx.export(
         wrapper,
         torch.zeros(64, 64, 3, dtype=torch.uint8),
         buf,
         input_names=["rgb"],
-        output_names=["rgb_hr"],
-        dynamic_axes={"rgb": {0: "h", 1: "w"}, "rgb_hr": {0: "H", 1: "W"}},
+        output_names=[output],
+        dynamic_axes={"rgb": {0: "h", 1: "w"}, output: dict(enumerate(output_axes))},
         opset_version=17,
         dynamo=False,  # the TorchScript exporter needs no onnxscript
     )
-    # The adapter reads these to size its tile overlap and to check the factor.
-    info = {"scale": model.scale, "receptive_radius": model.receptive_radius, **meta}
-    write_checked(buf.getvalue(), wrapper, info, out)
-
-
-def write_checked(exported: bytes, wrapper: torch.nn.Module, info: dict, out: Path) -> None:
-    """Add ``info`` as metadata, check ONNX against PyTorch on a random image, write."""
-    proto = onnx.load_from_string(exported)
+    proto = onnx.load_from_string(buf.getvalue())
     for key, value in info.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, str(value)

@@ -33,7 +33,7 @@ from torch.nn import functional as nnf
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from data import load_hr_images
-from export import write_checked
+from export import export_checked
 from model import RGB_TO_YCC, count_params
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "src" / "adapters" / "cropedly_adapters" / "models"
@@ -153,20 +153,9 @@ def to_ycc(rgb: np.ndarray) -> torch.Tensor:
 
 def export_onnx(net: RestoreNet, out: Path, meta: dict) -> None:
     net.eval()
-    wrapper = RGBRestorer(net).eval()
-    buf = io.BytesIO()
-    torch.onnx.export(
-        wrapper,
-        torch.zeros(64, 64, 3, dtype=torch.uint8),
-        buf,
-        input_names=["rgb"],
-        output_names=["rgb_out"],
-        dynamic_axes={"rgb": {0: "h", 1: "w"}, "rgb_out": {0: "h", 1: "w"}},
-        opset_version=17,
-        dynamo=False,
-    )
     info = {"scale": 1, "receptive_radius": net.receptive_radius, **meta}
-    write_checked(buf.getvalue(), wrapper, info, out)
+    # Same size out as in: the output's axes are the input's.
+    export_checked(RGBRestorer(net).eval(), "rgb_out", ("h", "w"), info, out)
 
 
 def main() -> None:
