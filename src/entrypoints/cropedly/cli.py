@@ -19,9 +19,10 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -33,7 +34,7 @@ from cropedly.settings import Settings, SettingsError, ToneKind, UpscalerKind
 from cropedly_core.errors import BatchRejected, DomainError
 from cropedly_core.images.formats import TRAITS, resolve_output_format
 from cropedly_core.images.model import EnhanceOptions, ImageLimits, OutputFormat
-from cropedly_core.users import Plan
+from cropedly_core.users import Plan, normalise_email
 
 if TYPE_CHECKING:
     from rich.progress import Progress, Task, TaskID
@@ -127,11 +128,17 @@ def _data_settings(*, create: bool, **overrides: object) -> Settings:
     return settings
 
 
-def _services(settings: Settings) -> Services:
+@contextmanager
+def _opened(settings: Settings) -> Iterator[Services]:
+    """The services for one command, closed when it is done."""
     from cropedly.bootstrap import build_services  # noqa: PLC0415 - keeps --help fast
 
     # No image worker processes: these commands never enhance an image.
-    return build_services(settings, start_workers=False)
+    services = build_services(settings, start_workers=False)
+    try:
+        yield services
+    finally:
+        services.close()
 
 
 # ---------------------------------------------------------------------- the group
@@ -253,11 +260,8 @@ def users_create(email: str, name: str, password: str | None, plan: str, google:
     settings = _data_settings(create=True)
     if not google:
         password = _password(password or os.environ.get("CROPEDLY_NEW_PASSWORD"), "Password: ")
-    services = _services(settings)
-    try:
+    with _opened(settings) as services:
         user = services.accounts.register(email, None if google else password, name, Plan(plan))
-    finally:
-        services.close()
     _announce()
     click.echo(f"created {user.email} ({user.plan.value}) id={user.id}")
     return 0
@@ -266,8 +270,7 @@ def users_create(email: str, name: str, password: str | None, plan: str, google:
 @users.command("list")
 def users_list() -> int:
     """List accounts."""
-    services = _services(_data_settings(create=False))
-    try:
+    with _opened(_data_settings(create=False)) as services:
         _announce()
         click.echo(f"{'id':24} {'email':32} {'plan':10} {'password':8} name")
         for user in services.accounts.users.list():
@@ -275,8 +278,6 @@ def users_list() -> int:
             click.echo(
                 f"{user.id:24} {user.email:32} {user.plan.value:10} {has_password:8} {user.name}"
             )
-    finally:
-        services.close()
     return 0
 
 
@@ -285,11 +286,8 @@ def users_list() -> int:
 @click.option("--plan", type=click.Choice(PLANS), required=True)
 def users_set_plan(email: str, plan: str) -> int:
     """Change an account's plan."""
-    services = _services(_data_settings(create=False))
-    try:
+    with _opened(_data_settings(create=False)) as services:
         user = services.accounts.set_plan(email, Plan(plan))
-    finally:
-        services.close()
     _announce()
     click.echo(f"{user.email} is now on the {user.plan.value} plan")
     return 0
@@ -300,11 +298,8 @@ def users_set_plan(email: str, plan: str) -> int:
 @click.option("--origin", "origins", multiple=True, help="Repeat for several; none clears them.")
 def users_set_origins(email: str, origins: tuple[str, ...]) -> int:
     """Replace all browser origins of an account at once (see also `cropedly domains`)."""
-    services = _services(_data_settings(create=False))
-    try:
+    with _opened(_data_settings(create=False)) as services:
         user = services.accounts.set_origins(email, frozenset(origins))
-    finally:
-        services.close()
     _announce()
     click.echo(f"{user.email} origins: {', '.join(sorted(user.origins)) or '(none)'}")
     return 0
@@ -315,14 +310,11 @@ def users_set_origins(email: str, origins: tuple[str, ...]) -> int:
 @click.option("--password", help="Omit to be asked.")
 def users_set_password(email: str, password: str | None) -> int:
     """Set an account's password (also for Google accounts); older tokens stop working."""
-    services = _services(_data_settings(create=False))
-    try:
-        user = services.accounts.users.get_by_email(email.strip().lower())
+    with _opened(_data_settings(create=False)) as services:
+        user = services.accounts.users.get_by_email(normalise_email(email))
         if user is None:
             raise CliError(f"no account with e-mail {email!r}")
         services.accounts.set_password(user.id, _password(password, "New password: "))
-    finally:
-        services.close()
     _announce()
     click.echo(f"password of {user.email} changed; tokens issued before now no longer work")
     return 0
@@ -341,12 +333,9 @@ def domains() -> None:
 @click.option("--origin", required=True, help="http(s)://host[:port]; stored normalised.")
 def domains_add(email: str, origin: str) -> int:
     """Register a browser origin for an Enterprise account."""
-    services = _services(_data_settings(create=False))
-    try:
+    with _opened(_data_settings(create=False)) as services:
         user = services.domains.by_email(email)
         domain = services.domains.add(user, origin)
-    finally:
-        services.close()
     _announce()
     click.echo(f"{domain.id}  {domain.origin}")
     return 0
@@ -356,11 +345,8 @@ def domains_add(email: str, origin: str) -> int:
 @click.option("--email", required=True)
 def domains_list(email: str) -> int:
     """The origins an Enterprise account registered: id and origin, one a line."""
-    services = _services(_data_settings(create=False))
-    try:
+    with _opened(_data_settings(create=False)) as services:
         found = services.domains.list(services.domains.by_email(email))
-    finally:
-        services.close()
     _announce()
     for domain in found:
         click.echo(f"{domain.id}  {domain.origin}")
@@ -372,11 +358,8 @@ def domains_list(email: str) -> int:
 @click.option("--origin", required=True, help="The origin, or its id from `domains list`.")
 def domains_remove(email: str, origin: str) -> int:
     """Remove a registered origin; its pages are refused from the next request."""
-    services = _services(_data_settings(create=False))
-    try:
+    with _opened(_data_settings(create=False)) as services:
         domain = services.domains.remove(services.domains.by_email(email), origin)
-    finally:
-        services.close()
     _announce()
     click.echo(f"removed {domain.origin}")
     return 0
@@ -388,11 +371,8 @@ def domains_remove(email: str, origin: str) -> int:
 @cli.command()
 def purge() -> int:
     """Delete expired results now (the server also does it on a timer)."""
-    services = _services(_data_settings(create=False))
-    try:
+    with _opened(_data_settings(create=False)) as services:
         purged = services.images.purge_expired()
-    finally:
-        services.close()
     _announce()
     click.echo(f"purged {purged} expired result(s)")
     return 0
