@@ -14,17 +14,28 @@ PYTHON = "3.11"
 # The CPU build that these machines hold locally; a bare "torch" pulls a multi-GB CUDA build.
 TORCH = "torch==2.13.0"
 CHROMIUM = "/usr/bin/chromium"
+# Servers the tests start for real, from Debian's packages (a glob where the path holds a version):
+# headless Chromium for /schema offline and the Playwright console tests (never a browser download),
+# PostgreSQL and Redis for the scale-out adapters' contract suites (tests/engines.py).
+DEBIAN_PACKAGES = {
+    "chromium": CHROMIUM,
+    "postgresql": "/usr/lib/postgresql/*/bin/initdb",  # the folder names the major version
+    "redis-server": "/usr/bin/redis-server",
+}
+
+
+def _installed(pattern: str) -> bool:
+    return any(Path("/").glob(pattern.lstrip("/")))
 
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The whole test suite, unit to end-to-end, with the core-purity contract."""
-    if not Path(CHROMIUM).exists():
-        # Headless Chromium (Debian's): /schema offline (test_openapi.py), and the console and
-        # customer pages driven by Playwright (test_browser.py), which never downloads a browser.
+    missing = [package for package, path in DEBIAN_PACKAGES.items() if not _installed(path)]
+    if missing:
         apt = {"DEBIAN_FRONTEND": "noninteractive"}
         session.run("apt-get", "update", "-q", external=True, env=apt)
-        install = ("apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium")
+        install = ("apt-get", "install", "-y", "-q", "--no-install-recommends", *missing)
         session.run(*install, external=True, env=apt)
     session.install("-e", ".[test]")
     # Wheels of the PyPI projects whose names we once shadowed, for the offline wheel test.

@@ -14,6 +14,15 @@ from cropedly.settings import Settings
 from cropedly_adapters.memory import ManualClock
 from cropedly_core.users import Plan
 from doubles import in_memory_services
+from engines import (
+    MotoServer,
+    Postgres,
+    Redis,
+    S3Target,
+    moto_server,
+    postgres_server,
+    redis_server,
+)
 from imaging import bearer
 
 # --------------------------------------------------------------------------- generic
@@ -80,3 +89,47 @@ def image_client(image_services: Services) -> Iterator[TestClient]:  # type: ign
 def pro_headers(image_services: Services) -> dict[str, str]:
     """Authorization of a Pro account on ``image_services``."""
     return bearer(image_services, "pro@example.com", Plan.PRO)
+
+
+# ------------------------------------------------------- engines (scale-out adapters)
+# Real servers on loopback (tests/engines.py): started once per session, when first asked.
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A PostgreSQL cluster from Debian's packages."""
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres: Postgres) -> str:
+    """A fresh, empty database of its own for each test."""
+    return postgres.new_database()
+
+
+@pytest.fixture(scope="session")
+def redis() -> Iterator[Redis]:
+    """A Redis server from Debian's packages."""
+    with redis_server() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis: Redis) -> str:
+    """The Redis server, emptied before each test."""
+    redis.flush()
+    return redis.url
+
+
+@pytest.fixture(scope="session")
+def moto() -> Iterator[MotoServer]:
+    """moto's S3 API server."""
+    with moto_server() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_target(moto: MotoServer) -> S3Target:
+    """A fresh bucket of its own for each test."""
+    return moto.new_bucket()
