@@ -72,6 +72,41 @@ class Server:
     base: str
     pid: int
     stderr: Path  # stdout and stderr of the server, in order
+    process: subprocess.Popen[bytes] | None = None  # for signals and the exit code
+
+    @property
+    def port(self) -> int:
+        return int(self.base.rsplit(":", 1)[1])
+
+    def descendants(self) -> list[int]:
+        """PIDs of every process below the server (HTTP workers, image workers)."""
+        found: list[int] = []
+        todo = [self.pid]
+        while todo:
+            pid = todo.pop()
+            for task in Path(f"/proc/{pid}/task").glob("*"):
+                try:
+                    children = (task / "children").read_text().split()
+                except OSError:  # the thread or process has just exited
+                    continue
+                for child in map(int, children):
+                    if child not in found:
+                        found.append(child)
+                        todo.append(child)
+        return found
+
+    def pid_serving(self, response: httpx.Response) -> int:
+        """The server process holding the TCP connection ``response`` came on (kept alive)."""
+        client_port = response.extensions["network_stream"].get_extra_info("client_addr")[1]
+        inode = _socket_inode(self.port, client_port)
+        for pid in [self.pid, *self.descendants()]:
+            try:
+                links = [str(fd.readlink()) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+            except OSError:
+                continue
+            if f"socket:[{inode}]" in links:
+                return pid
+        raise AssertionError(f"no server process holds the connection from port {client_port}")
 
     def rss_bytes(self) -> int:
         """Resident memory of the server process (not its image workers)."""
@@ -79,6 +114,20 @@ class Server:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
         raise AssertionError("no VmRSS")
+
+
+def _socket_inode(server_port: int, client_port: int) -> str:
+    """The inode of the server side of a loopback TCP connection (from /proc/net/tcp)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, remote, inode = fields[1], fields[2], fields[9]
+            if (
+                int(local.rsplit(":", 1)[1], 16) == server_port
+                and int(remote.rsplit(":", 1)[1], 16) == client_port
+            ):
+                return inode
+    raise AssertionError(f"no connection {server_port} <- {client_port} in /proc/net/tcp")
 
 
 @contextmanager
@@ -122,7 +171,7 @@ def running_server(env: dict[str, str], tmp_path: Path) -> Iterator[Server]:
                     f"{stderr_path.read_text()}"
                 )
             time.sleep(0.2)
-        yield Server(base, process.pid, stderr_path)
+        yield Server(base, process.pid, stderr_path, process)
     finally:
         process.terminate()
         try:
