@@ -113,6 +113,20 @@ class Overloaded(DomainError):
         self.retry_after = retry_after
 
 
+class LimitsUnavailable(Overloaded):
+    """The shared store of throttles and rate limits cannot be reached.
+
+    Limits fail closed: a login or a request that cannot be counted is refused
+    for a few seconds rather than let through uncounted (docs/operations.md, Redis).
+    """
+
+    slug = "limits-unavailable"
+    title = "Limits store unavailable"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after, "The service cannot check its limits right now.")
+
+
 class QuotaExceeded(DomainError):
     slug = "quota-exceeded"
     title = "Storage quota exceeded"

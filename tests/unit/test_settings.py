@@ -46,6 +46,8 @@ BAD = [
     ("CROPEDLY_LOGIN_WINDOW_MINUTES", "x" * 5000, "4096"),
     ("CROPEDLY_MAILER", "pigeon", "one of auto, outbox, smtp, off"),
     ("CROPEDLY_GOOGLE_ISSUER", "accounts.google.com", "http(s)://"),
+    ("CROPEDLY_REDIS_URL", "localhost:6379", "redis://"),
+    ("CROPEDLY_S3_ENDPOINT_URL", "minio:9000", "http(s)://"),
 ]
 
 
@@ -54,6 +56,7 @@ BAD = [
     [
         ({"CROPEDLY_MAILER": "smtp"}, "CROPEDLY_SMTP_HOST"),
         ({"CROPEDLY_GOOGLE_CLIENT_ID": "abc"}, "CROPEDLY_GOOGLE_CLIENT_SECRET"),
+        ({"CROPEDLY_S3_SECRET_ACCESS_KEY": "x"}, "CROPEDLY_S3_ACCESS_KEY_ID"),
     ],
 )
 def test_settings_that_need_another(environ: dict[str, str], expected: str) -> None:
@@ -150,3 +153,21 @@ def test_the_learned_tone_step_is_opt_in():
     assert worker_pipeline(UpscalerKind.ONNX, 1, limits).toner is None
     assert worker_pipeline(UpscalerKind.ONNX, 1, limits, ToneKind.LEARNED).toner is not None
     assert Settings.from_env({"CROPEDLY_TONE": "LEARNED"}).tone is ToneKind.LEARNED
+
+
+def test_the_redis_url_is_checked_and_never_shown() -> None:
+    """A Redis URL may carry a password: not in the repr, not in the error line."""
+    url = "redis://:hunter2@cache:6379/0"
+    assert "hunter2" not in repr(Settings(redis_url=url))
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"CROPEDLY_REDIS_URL": "http://:hunter2@cache"})
+    assert "CROPEDLY_REDIS_URL" in str(raised.value)
+    assert "hunter2" not in str(raised.value)
+
+
+def test_s3_keys_go_together_and_the_secret_is_not_shown() -> None:
+    with pytest.raises(SettingsError, match="CROPEDLY_S3_SECRET_ACCESS_KEY"):
+        Settings(s3_access_key_id="AKIA")
+    assert "topsecret" not in repr(
+        Settings(s3_access_key_id="AKIA", s3_secret_access_key="topsecret")
+    )

@@ -33,6 +33,7 @@ from cropedly_adapters.memory import (
 )
 from cropedly_adapters.outbox_mailer import OutboxMailer
 from cropedly_adapters.process_workers import ProcessWorkers
+from cropedly_adapters.redis_limits import RedisUsageCounters, connect, redact
 from cropedly_adapters.smtp_mailer import NoMailer, SmtpMailer
 from cropedly_adapters.sqlite_api_keys import SqliteApiKeyRepository
 from cropedly_adapters.sqlite_catalog import SqliteCatalogRepository
@@ -53,7 +54,7 @@ from cropedly_core.password_reset import Mailer, PasswordResets
 from cropedly_core.ports import BlobStore, Clock, IdGenerator, PasswordHasher, UserRepository
 from cropedly_core.sign_in import ExternalSignIn, IdentityProvider
 from cropedly_core.throttle import LoginThrottle, RateLimit, ThrottlePolicy
-from cropedly_core.usage import PlanLimits, Usage
+from cropedly_core.usage import PlanLimits, Usage, UsageCounters
 from cropedly_core.users import Plan
 
 log = logging.getLogger("cropedly")
@@ -86,6 +87,7 @@ class Services:
         clock: the clock the services share.
         closers: called on shutdown.
         mail_note: the start-up log line (level, text) saying where reset mail goes.
+        limits_note: the start-up log line saying where throttles and counters live.
     """
 
     settings: Settings
@@ -104,6 +106,7 @@ class Services:
     usage: Usage
     closers: list[Callable[[], None]] = attrs.field(factory=list)
     mail_note: tuple[int, str] = (logging.INFO, "reset mail is kept in memory (embedded)")
+    limits_note: tuple[int, str] = (logging.INFO, "throttles and rate limits are per process")
 
     def close(self) -> None:
         for close in reversed(self.closers):
@@ -118,6 +121,45 @@ def _throttle(settings: Settings) -> LoginThrottle:
             per_client=settings.login_failures_per_client,
             window=timedelta(minutes=settings.login_window_minutes),
         )
+    )
+
+
+@attrs.frozen
+class SharedLimits:
+    """Where throttles, rate limits and usage counters keep their state.
+
+    Attributes:
+        counters: the per-plan rate limit and monthly usage counters.
+        note: the start-up log line saying where they live.
+    """
+
+    counters: UsageCounters
+    note: tuple[int, str]
+
+
+def in_process_limits(clock: Clock) -> SharedLimits:
+    """Each process counts alone: N processes give N times the budget (docs/operations.md)."""
+    return SharedLimits(
+        counters=InMemoryUsageCounters(clock),
+        note=(logging.INFO, "throttles and rate limits are per process (no CROPEDLY_REDIS_URL)"),
+    )
+
+
+def shared_limits(
+    settings: Settings, clock: Clock, closers: list[Callable[[], None]]
+) -> SharedLimits:
+    """Redis when ``CROPEDLY_REDIS_URL`` is set, so every process shares one budget."""
+    if not settings.redis_url:
+        return in_process_limits(clock)
+    client = connect(settings.redis_url)
+    closers.append(client.close)
+    return SharedLimits(
+        counters=RedisUsageCounters(client, clock.now),
+        # The password never reaches a log line.
+        note=(
+            logging.INFO,
+            f"throttles and rate limits are shared in {redact(settings.redis_url)}",
+        ),
     )
 
 
@@ -238,8 +280,10 @@ def _assemble(
     api_keys: ApiKeyRepository,
     closers: list[Callable[[], None]] | None = None,
     mail_note: tuple[int, str] | None = None,
+    limits: SharedLimits | None = None,
 ) -> Services:
     """The use cases over whichever adapters the caller chose: one wiring for both builders."""
+    limits = limits or in_process_limits(clock)
     accounts = Accounts(
         users=users,
         hasher=hasher,
@@ -250,14 +294,13 @@ def _assemble(
         throttle=_throttle(settings),
         signups=RateLimit("signup", settings.registrations_per_client, timedelta(hours=1)),
     )
-    limits = image_limits(settings)
     images = ImageService(
         workers=workers,
         blobs=blobs,
         results=results,
         ids=ids,
         clock=clock,
-        limits=limits,
+        limits=image_limits(settings),
         result_ttl=timedelta(hours=settings.result_ttl_hours),
     )
     catalog = Catalog(
@@ -266,7 +309,7 @@ def _assemble(
         images=catalog_images,
         ids=ids,
         clock=clock,
-        limits=limits,
+        limits=image_limits(settings),
         quota=catalog_quota(settings),
         page_size=settings.catalog_page_size,
     )
@@ -287,12 +330,12 @@ def _assemble(
         sign_in=ExternalSignIn(accounts),
         google=google_provider(settings),
         domains=Domains(accounts, settings.domains_per_account),
-        # Counters of this process; the scale-out issue puts them in Redis.
-        usage=Usage(InMemoryUsageCounters(clock), plan_limits(settings)),
+        usage=Usage(limits.counters, plan_limits(settings)),
         links=links,
         blobs=blobs,
         clock=clock,
         closers=closers or [],
+        limits_note=limits.note,
         **({} if mail_note is None else {"mail_note": mail_note}),
     )
 
@@ -328,9 +371,10 @@ def build_services(settings: Settings, *, start_workers: bool = True) -> Service
                 settings.upscaler, settings.onnx_threads, image_limits(settings), settings.tone
             )
         )
+    clock = SystemClock()
     return _assemble(
         settings,
-        clock=SystemClock(),
+        clock=clock,
         ids=RandomIds(),
         users=SqliteUserRepository(database),
         hasher=Argon2PasswordHasher(),
@@ -346,6 +390,7 @@ def build_services(settings: Settings, *, start_workers: bool = True) -> Service
         api_keys=SqliteApiKeyRepository(database),
         closers=closers,
         mail_note=describe_mail(settings),
+        limits=shared_limits(settings, clock, closers),
     )
 
 

@@ -116,6 +116,14 @@ def _url(_: Any, attribute: attrs.Attribute[Any], value: str) -> None:
         raise SettingsError(f"{_variable(attribute.name)}={value!r}: must start with http(s)://.")
 
 
+def _redis_url(_: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+    if value and not value.startswith(("redis://", "rediss://", "unix://")):
+        # The value is not echoed: it may carry a password.
+        raise SettingsError(
+            f"{_variable(attribute.name)}: must start with redis://, rediss:// or unix://."
+        )
+
+
 POSITIVE = _at_least(1)
 
 
@@ -171,6 +179,15 @@ class Settings:
             (discovery at ``<issuer>/.well-known/openid-configuration``).
         google_client_id: the OAuth client id; empty turns Google sign-in off.
         google_client_secret: the OAuth client secret (never logged, not in repr).
+        redis_url: ``redis://`` or ``rediss://`` URL of the Redis that holds throttles,
+            rate limits and usage counters shared by every process; empty keeps them in
+            each process (not in repr: the URL may carry a password).
+        s3_endpoint_url: endpoint of an S3-compatible store when ``blob_url`` is ``s3://``;
+            empty means AWS's.
+        s3_region: the S3 region; empty leaves it to the AWS configuration.
+        s3_access_key_id: S3 credentials; empty uses the standard AWS chain
+            (``AWS_ACCESS_KEY_ID``, ``~/.aws/credentials``, instance roles).
+        s3_secret_access_key: the secret of that key (never logged, not in repr).
     """
 
     data_dir: Path = attrs.field(default=Path("data"), converter=Path)
@@ -222,12 +239,21 @@ class Settings:
     google_issuer: str = attrs.field(default="https://accounts.google.com", validator=_url)
     google_client_id: str = ""
     google_client_secret: str = attrs.field(default="", repr=False)
+    redis_url: str = attrs.field(default="", repr=False, validator=_redis_url)
+    s3_endpoint_url: str = attrs.field(default="", validator=_url)
+    s3_region: str = ""
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = attrs.field(default="", repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self.mailer is MailerKind.SMTP and not self.smtp_host:
             raise SettingsError("CROPEDLY_MAILER=smtp needs CROPEDLY_SMTP_HOST.")
         if self.google_client_id and not self.google_client_secret:
             raise SettingsError("CROPEDLY_GOOGLE_CLIENT_ID needs CROPEDLY_GOOGLE_CLIENT_SECRET.")
+        if bool(self.s3_access_key_id) != bool(self.s3_secret_access_key):
+            raise SettingsError(
+                "CROPEDLY_S3_ACCESS_KEY_ID and CROPEDLY_S3_SECRET_ACCESS_KEY go together."
+            )
 
     @property
     def mail(self) -> MailerKind:

@@ -137,6 +137,7 @@ def create_app(
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         log.info("cropedly %s ready", cropedly.__version__)
         log.log(*services.mail_note)
+        log.log(*services.limits_note)
         purger = asyncio.create_task(_purge_periodically(services))
         try:
             yield
