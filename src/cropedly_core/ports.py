@@ -96,3 +96,14 @@ class BlobStore(Protocol):
     def delete_many(self, keys: Iterable[str]) -> None: ...
 
     def keys(self, prefix: str = "") -> Sequence[str]: ...
+
+    def keys_older_than(self, prefix: str, before: datetime) -> Sequence[str]:
+        """Complete blobs under ``prefix`` last written before ``before`` (crash recovery)."""
+        ...
+
+    def remove_unfinished(self, before: datetime) -> int:
+        """Remove writes begun before ``before`` that never completed; how many went.
+
+        A store whose writes are atomic without temporary objects removes none.
+        """
+        ...

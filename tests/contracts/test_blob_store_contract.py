@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import fsspec
@@ -107,6 +108,24 @@ class TestBlobStoreContract:
             thread.join()
         assert [bytes([n]) * 2048 for n in range(8)] == [store.get(f"t/{n}") for n in range(8)]
 
+    def test_keys_older_than_a_time(self, store: BlobStore) -> None:
+        """Crash recovery sees blobs written before a time, under a prefix; none written after."""
+        store.put("results/u1/a.png", DATA)
+        store.put("catalog/u1/b.png", DATA)
+        later = datetime.now(UTC) + timedelta(seconds=5)
+        earlier = datetime.now(UTC) - timedelta(hours=1)
+        assert ["results/u1/a.png"] == list(store.keys_older_than("results/", later))
+        assert 2 == len(store.keys_older_than("", later))
+        assert [] == list(store.keys_older_than("", earlier))
+        store.delete("results/u1/a.png")
+        assert ["catalog/u1/b.png"] == list(store.keys_older_than("", later))
+
+    def test_remove_unfinished_never_removes_complete_blobs(self, store: BlobStore) -> None:
+        """Only writes that never completed go; every whole blob stays."""
+        store.put("results/u1/a.png", DATA)
+        assert 0 == store.remove_unfinished(datetime.now(UTC) + timedelta(seconds=5))
+        assert DATA == store.get("results/u1/a.png")
+
 
 @pytest.fixture(params=["local", "memory"])
 def fsspec_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FsspecBlobStore]:
@@ -148,6 +167,19 @@ class TestFsspecBlobStore:
         fsspec_store.put("r/a", b"a")
         fsspec_store.fs.pipe_file(f"{fsspec_store.root}/r/b.tmp-0123456789abcdef", b"half")
         assert ["r/a"] == list(fsspec_store.keys())
+
+    def test_unfinished_writes_go_only_when_older_than_the_time(
+        self, fsspec_store: FsspecBlobStore
+    ) -> None:
+        """A temporary left by a crash is removed once old enough; a write in progress is not."""
+        fsspec_store.put("r/a", b"a")
+        fsspec_store.fs.pipe_file(f"{fsspec_store.root}/r/b.tmp-0123456789abcdef", b"half")
+        assert 0 == fsspec_store.remove_unfinished(datetime.now(UTC) - timedelta(hours=1))
+        assert 1 == fsspec_store.remove_unfinished(datetime.now(UTC) + timedelta(seconds=5))
+        assert [f"{fsspec_store.root}/r/a"] == [
+            str(p) for p in fsspec_store.fs.find(fsspec_store.root)
+        ]
+        assert ["r/a"] == list(fsspec_store.keys_older_than("", datetime.now(UTC) + timedelta(5)))
 
     def test_failed_write_leaves_old_bytes_and_no_temporary(
         self, fsspec_store: FsspecBlobStore, monkeypatch: pytest.MonkeyPatch

@@ -31,6 +31,8 @@ BAD = [
     ("CROPEDLY_SECONDS_PER_IMAGE", "nan", "a number"),
     ("CROPEDLY_SECONDS_PER_IMAGE", "0", "from 1"),
     ("CROPEDLY_RESULT_TTL_HOURS", "forever", "a number"),
+    ("CROPEDLY_SWEEP_HORIZON_MINUTES", "-5", "at least 0"),
+    ("CROPEDLY_SHUTDOWN_SECONDS", "0", "from 1 to 3600"),
     ("CROPEDLY_MAX_FILES", "1.5", "whole number"),
     ("CROPEDLY_MAX_PIXELS", "0", "at least 1"),
     ("CROPEDLY_QUEUE_LIMIT", "-3", "at least 0"),

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import os
 import posixpath
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
@@ -23,6 +26,25 @@ from cropedly_core.errors import NotFound, StorageFull
 _FILE_MODE = 0o600
 _DIR_MODE = 0o700
 _NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+_TEMPORARY = ".tmp-"  # marks a write in progress: ``put`` renames it when complete
+
+
+def _modified(info: dict[str, Any]) -> float:
+    """Last write of an fsspec ``info`` entry as Unix seconds; +inf when it has none.
+
+    Local files give ``mtime``, s3fs ``LastModified``, the memory filesystem
+    ``created``. An object of unknown age is never old enough to be swept.
+    """
+    for field in ("mtime", "LastModified", "last_modified", "created"):
+        value = info.get(field)
+        if isinstance(value, datetime):
+            return value.timestamp()
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                return datetime.fromisoformat(value).timestamp()
+    return math.inf
 
 
 @contextlib.contextmanager
@@ -94,7 +116,7 @@ class FsspecBlobStore:
 
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        temporary = f"{path}.tmp-{secrets.token_hex(8)}"
+        temporary = f"{path}{_TEMPORARY}{secrets.token_hex(8)}"
         try:
             with _no_space_is_storage_full():
                 self._makedirs(posixpath.dirname(path))
@@ -136,7 +158,31 @@ class FsspecBlobStore:
         except FileNotFoundError:
             return []
         keys = (p.removeprefix(base) for p in map(str, found))
-        return sorted(k for k in keys if k.startswith(prefix) and ".tmp-" not in k)
+        return sorted(k for k in keys if k.startswith(prefix) and _TEMPORARY not in k)
+
+    def _written(self) -> dict[str, float]:
+        """Every object under the root, temporaries included, with its last write (Unix s)."""
+        base = self.root + "/"
+        try:
+            found = self.fs.find(self.root, detail=True)
+        except FileNotFoundError:
+            return {}
+        return {str(path).removeprefix(base): _modified(info) for path, info in found.items()}
+
+    def keys_older_than(self, prefix: str, before: datetime) -> Sequence[str]:
+        stamp = before.timestamp()
+        return sorted(
+            key
+            for key, written in self._written().items()
+            if key.startswith(prefix) and _TEMPORARY not in key and written < stamp
+        )
+
+    def remove_unfinished(self, before: datetime) -> int:
+        stamp = before.timestamp()
+        stale = [k for k, at in self._written().items() if _TEMPORARY in k and at < stamp]
+        for key in stale:
+            self._remove(f"{self.root}/{key}")
+        return len(stale)
 
     def _remove(self, path: str) -> None:
         with contextlib.suppress(FileNotFoundError):

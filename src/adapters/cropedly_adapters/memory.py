@@ -150,11 +150,13 @@ class SeededIds:
 class InMemoryBlobStore:
     def __init__(self) -> None:
         self._blobs: dict[str, bytes] = {}
+        self._written: dict[str, datetime] = {}
         self._lock = threading.Lock()
 
     def put(self, key: str, data: bytes) -> None:
         with self._lock:
             self._blobs[key] = bytes(data)
+            self._written[key] = datetime.now(UTC)
 
     def get(self, key: str) -> bytes:
         try:
@@ -171,6 +173,7 @@ class InMemoryBlobStore:
     def delete(self, key: str) -> None:
         with self._lock:
             self._blobs.pop(key, None)
+            self._written.pop(key, None)
 
     def delete_many(self, keys: Iterable[str]) -> None:
         for key in keys:
@@ -178,6 +181,15 @@ class InMemoryBlobStore:
 
     def keys(self, prefix: str = "") -> Sequence[str]:
         return sorted(k for k in self._blobs if k.startswith(prefix))
+
+    def keys_older_than(self, prefix: str, before: datetime) -> Sequence[str]:
+        with self._lock:
+            return sorted(
+                k for k, at in self._written.items() if k.startswith(prefix) and at < before
+            )
+
+    def remove_unfinished(self, before: datetime) -> int:  # noqa: ARG002 - the port's signature
+        return 0  # a dict assignment is atomic: nothing is ever half-written
 
 
 class InMemoryResultRepository:

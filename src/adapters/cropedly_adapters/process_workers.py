@@ -42,8 +42,12 @@ _STOP_SECONDS = 5.0
 
 
 def _worker_main(conn: Connection, factory: PipelineFactory) -> None:
-    # The parent handles Ctrl-C and shuts workers down in order.
+    # The parent handles Ctrl-C and SIGTERM and shuts workers down in order, after the
+    # images in flight: a SIGTERM sent to the whole group (systemd's default) must not
+    # kill a worker under a request the server is still finishing. A parent that dies
+    # without stopping them closes the pipe, and they exit on that.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     pipeline = factory()
     if not _reply(conn, ("ready",)):
         return

@@ -52,6 +52,7 @@ from cropedly_core.images.service import ImageService, ImageWorkers
 from cropedly_core.links import LinkSigner
 from cropedly_core.password_reset import Mailer, PasswordResets
 from cropedly_core.ports import BlobStore, Clock, IdGenerator, PasswordHasher, UserRepository
+from cropedly_core.recovery import SweepReport, sweep_orphans
 from cropedly_core.sign_in import ExternalSignIn, IdentityProvider
 from cropedly_core.throttle import LoginThrottle, RateLimit, ThrottlePolicy
 from cropedly_core.usage import PlanLimits, Usage, UsageCounters
@@ -107,6 +108,21 @@ class Services:
     closers: list[Callable[[], None]] = attrs.field(factory=list)
     mail_note: tuple[int, str] = (logging.INFO, "reset mail is kept in memory (embedded)")
     limits_note: tuple[int, str] = (logging.INFO, "throttles and rate limits are per process")
+
+    def sweep_crash_leftovers(self) -> SweepReport | None:
+        """Remove what a killed process left half-done (``cropedly_core.recovery``).
+
+        None when ``CROPEDLY_SWEEP_HORIZON_MINUTES`` is 0 (the sweep is off).
+        """
+        if not self.settings.sweep_horizon_minutes:
+            return None
+        return sweep_orphans(
+            self.blobs,
+            self.images.results,
+            self.catalog.images,
+            self.clock.now(),
+            timedelta(minutes=self.settings.sweep_horizon_minutes),
+        )
 
     def close(self) -> None:
         for close in reversed(self.closers):

@@ -206,8 +206,13 @@ def serve(host: str | None, port: int | None, workers: int | None) -> int:
     if port is not None:
         os.environ["CROPEDLY_PORT"] = str(port)
     settings = _data_settings(create=True, workers=workers)
-    # Create keys and run migrations once, before the workers race to do it.
-    build_services(settings, start_workers=False).close()
+    # Create keys and run migrations once, before the workers race to do it; and clean
+    # what a crash (SIGKILL, power loss) left half-done, before anything new is written.
+    services = build_services(settings, start_workers=False)
+    try:
+        services.sweep_crash_leftovers()
+    finally:
+        services.close()
     _announce()
     uvicorn.run(
         "cropedly.asgi:create",
@@ -220,6 +225,9 @@ def serve(host: str | None, port: int | None, workers: int | None) -> int:
         log_level=settings.log_level.lower(),
         proxy_headers=True,
         server_header=False,
+        # SIGTERM: stop accepting, let requests in flight finish (an enhance included),
+        # then the lifespan's shutdown drains the image pool; past this, cancel them.
+        timeout_graceful_shutdown=settings.shutdown_seconds,
     )
     return 0
 

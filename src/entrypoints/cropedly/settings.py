@@ -166,6 +166,10 @@ class Settings:
         pro_images_per_month: images a Pro account may enhance per calendar month (UTC).
         enterprise_images_per_month: the same for Enterprise.
         purge_interval_minutes: how often the server deletes expired results.
+        sweep_horizon_minutes: at start, ``serve`` removes blobs without a record and
+            unfinished writes older than this (left by a crash); 0 turns the sweep off.
+        shutdown_seconds: on SIGTERM, how long requests in flight may take to finish
+            before they are cancelled.
         mailer: ``auto`` (SMTP when ``smtp_host`` is set, else the outbox folder),
             ``outbox``, ``smtp`` or ``off``.
         smtp_host: SMTP server for password-reset mail.
@@ -228,6 +232,8 @@ class Settings:
     pro_images_per_month: int = attrs.field(default=1_000, validator=_at_least(0))
     enterprise_images_per_month: int = attrs.field(default=100_000, validator=_at_least(0))
     purge_interval_minutes: float = attrs.field(default=10.0, validator=_at_least(0.1))
+    sweep_horizon_minutes: float = attrs.field(default=60.0, validator=_at_least(0))
+    shutdown_seconds: int = attrs.field(default=180, validator=_at_least(1, 3600))
     mailer: MailerKind = attrs.field(default=MailerKind.AUTO, converter=_mailer)
     smtp_host: str = ""
     smtp_port: int = attrs.field(default=25, validator=_at_least(1, 65535))
