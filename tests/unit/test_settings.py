@@ -50,6 +50,8 @@ BAD = [
     ("CROPEDLY_GOOGLE_ISSUER", "accounts.google.com", "http(s)://"),
     ("CROPEDLY_REDIS_URL", "localhost:6379", "redis://"),
     ("CROPEDLY_S3_ENDPOINT_URL", "minio:9000", "http(s)://"),
+    ("CROPEDLY_IMAGE_QUEUE", "rabbit", "one of local, redis"),
+    ("CROPEDLY_QUEUE_WAIT_SECONDS", "0", "from 1 to 3600"),
 ]
 
 
@@ -59,6 +61,7 @@ BAD = [
         ({"CROPEDLY_MAILER": "smtp"}, "CROPEDLY_SMTP_HOST"),
         ({"CROPEDLY_GOOGLE_CLIENT_ID": "abc"}, "CROPEDLY_GOOGLE_CLIENT_SECRET"),
         ({"CROPEDLY_S3_SECRET_ACCESS_KEY": "x"}, "CROPEDLY_S3_ACCESS_KEY_ID"),
+        ({"CROPEDLY_IMAGE_QUEUE": "redis"}, "CROPEDLY_REDIS_URL"),
     ],
 )
 def test_settings_that_need_another(environ: dict[str, str], expected: str) -> None:
@@ -77,6 +80,15 @@ def test_the_mailer_defaults_to_the_outbox_then_smtp() -> None:
 def test_the_google_secret_is_not_in_the_repr() -> None:
     settings = Settings(google_client_id="id", google_client_secret="very-secret-value")
     assert "very-secret-value" not in repr(settings)
+
+
+def test_the_redis_password_is_never_shown() -> None:
+    """Not in the repr, not in the one-line error about a bad URL."""
+    settings = Settings(redis_url="redis://:very-secret-value@cache:6379/0")
+    assert "very-secret-value" not in repr(settings)
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env({"CROPEDLY_REDIS_URL": "redis//:very-secret-value@cache"})
+    assert "very-secret-value" not in str(error.value)
 
 
 @pytest.mark.parametrize(("variable", "value", "expected"), BAD)

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from cropedly.settings import MailerKind, Settings, ToneKind, UpscalerKind
+from cropedly.settings import MailerKind, QueueKind, Settings, ToneKind, UpscalerKind
 from cropedly_adapters.argon2_hasher import Argon2PasswordHasher
 from cropedly_adapters.authlib_oidc import OidcProvider
 from cropedly_adapters.fsspec_blobs import FsspecBlobStore
@@ -266,6 +266,17 @@ def worker_pipeline(
     return default_pipeline(LanczosUpscaler(), limits)
 
 
+def pipeline_factory(settings: Settings) -> Callable[[], EnhancementPipeline]:
+    """What builds the pipeline in a worker process (picklable: a partial of a module function)."""
+    return partial(
+        worker_pipeline,
+        settings.upscaler,
+        settings.onnx_threads,
+        image_limits(settings),
+        settings.tone,
+    )
+
+
 def load_or_create_secret(path: Path) -> bytes:
     """A 32-byte secret kept in a 0600 file, made on first start."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -366,15 +377,21 @@ def build_services(settings: Settings, *, start_workers: bool = True) -> Service
     database = Database(settings.database_path)
     closers: list[Callable[[], None]] = [database.close]
     workers: ImageWorkers
-    if start_workers:
+    if start_workers and settings.image_queue is QueueKind.REDIS:
+        # Imported here: only a server on the queue needs Celery.
+        from cropedly_adapters.celery_workers import CeleryWorkers  # noqa: PLC0415
+
+        queue = CeleryWorkers(
+            settings.redis_url,
+            queue_limit=settings.queue_limit,
+            seconds_per_image=settings.seconds_per_image,
+            queue_wait_seconds=settings.queue_wait_seconds,
+        )
+        closers.append(queue.close)
+        workers = queue
+    elif start_workers:
         pool = ProcessWorkers(
-            partial(
-                worker_pipeline,
-                settings.upscaler,
-                settings.onnx_threads,
-                image_limits(settings),
-                settings.tone,
-            ),
+            pipeline_factory(settings),
             processes=settings.image_workers,
             queue_limit=settings.queue_limit,
             seconds_per_image=settings.seconds_per_image,

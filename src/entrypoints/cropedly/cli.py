@@ -232,6 +232,36 @@ def serve(host: str | None, port: int | None, workers: int | None) -> int:
     return 0
 
 
+@cli.command()
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 256),
+    show_default="CROPEDLY_IMAGE_WORKERS or 2",
+    help="Pool processes, each running one image at a time.",
+)
+def worker(concurrency: int | None) -> int:
+    """Take image jobs from the Redis queue (CROPEDLY_REDIS_URL) until stopped.
+
+    For servers run with CROPEDLY_IMAGE_QUEUE=redis; start as many as the images
+    need, on any machine that reaches Redis. SIGTERM lets running jobs finish.
+    """
+    from cropedly.bootstrap import pipeline_factory  # noqa: PLC0415 - keeps --help fast
+
+    settings = _load_settings(image_workers=concurrency)
+    if not settings.redis_url:
+        raise CliError("cropedly worker needs CROPEDLY_REDIS_URL (the queue's Redis).")
+    from cropedly_adapters.celery_workers import run_worker  # noqa: PLC0415
+
+    run_worker(
+        settings.redis_url,
+        pipeline_factory(settings),
+        concurrency=settings.image_workers,
+        seconds_per_image=settings.seconds_per_image,
+        log_level=settings.log_level.value,
+    )
+    return 0
+
+
 # ------------------------------------------------------------------------- users
 
 

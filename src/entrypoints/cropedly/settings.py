@@ -54,6 +54,13 @@ class MailerKind(enum.StrEnum):
     OFF = "off"
 
 
+class QueueKind(enum.StrEnum):
+    """Where images are processed: this server's own worker processes, or a Redis queue."""
+
+    LOCAL = "local"
+    REDIS = "redis"
+
+
 class LogLevel(enum.StrEnum):
     DEBUG = "DEBUG"
     INFO = "INFO"
@@ -107,6 +114,10 @@ def _mailer(value: object) -> MailerKind:
     return _member(MailerKind, "mailer", value)
 
 
+def _image_queue(value: object) -> QueueKind:
+    return _member(QueueKind, "image_queue", value)
+
+
 def _log_level(value: object) -> LogLevel:
     return _member(LogLevel, "log_level", value)
 
@@ -149,6 +160,10 @@ class Settings:
         image_workers: processes that decode and enhance images.
         queue_limit: images waiting for a worker before new requests get 503.
         seconds_per_image: time limit of one image in a worker.
+        image_queue: ``local`` (this server's worker processes) or ``redis`` (a Celery
+            queue on ``redis_url`` served by ``cropedly worker`` processes).
+        queue_wait_seconds: with ``redis``, how long an image may wait for a worker
+            before the request gets 503.
         upscaler: ``onnx`` (the learned models) or ``lanczos``.
         tone: ``classic`` or ``learned`` (with ``onnx``): the ``adjust=auto`` step.
         onnx_threads: threads of one onnxruntime session.
@@ -184,8 +199,9 @@ class Settings:
         google_client_id: the OAuth client id; empty turns Google sign-in off.
         google_client_secret: the OAuth client secret (never logged, not in repr).
         redis_url: ``redis://`` or ``rediss://`` URL of the Redis that holds throttles,
-            rate limits and usage counters shared by every process; empty keeps them in
-            each process (not in repr: the URL may carry a password).
+            rate limits and usage counters shared by every process, and the image queue
+            with ``image_queue=redis``; empty keeps limits in each process (not in repr:
+            the URL may carry a password).
         s3_endpoint_url: endpoint of an S3-compatible store when ``blob_url`` is ``s3://``;
             empty means AWS's.
         s3_region: the S3 region; empty leaves it to the AWS configuration.
@@ -213,6 +229,8 @@ class Settings:
     seconds_per_image: float = attrs.field(
         default=_LIMITS.seconds_per_image, validator=_at_least(1, 3600)
     )
+    image_queue: QueueKind = attrs.field(default=QueueKind.LOCAL, converter=_image_queue)
+    queue_wait_seconds: float = attrs.field(default=120.0, validator=_at_least(1, 3600))
     upscaler: UpscalerKind = attrs.field(default=UpscalerKind.ONNX, converter=_upscaler)
     # Classic by default: the learned tone model still moves photos that need no
     # correction (3.5 Delta E, docs/enhancement.md), the classic step does not.
@@ -254,6 +272,8 @@ class Settings:
     def __attrs_post_init__(self) -> None:
         if self.mailer is MailerKind.SMTP and not self.smtp_host:
             raise SettingsError("CROPEDLY_MAILER=smtp needs CROPEDLY_SMTP_HOST.")
+        if self.image_queue is QueueKind.REDIS and not self.redis_url:
+            raise SettingsError("CROPEDLY_IMAGE_QUEUE=redis needs CROPEDLY_REDIS_URL.")
         if self.google_client_id and not self.google_client_secret:
             raise SettingsError("CROPEDLY_GOOGLE_CLIENT_ID needs CROPEDLY_GOOGLE_CLIENT_SECRET.")
         if bool(self.s3_access_key_id) != bool(self.s3_secret_access_key):
