@@ -72,7 +72,10 @@ class PasswordResets:
     _limit: RateLimit = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        self._limit = RateLimit("reset-mail", self.requests_per_window, self.lifetime)
+        # On the login throttle's log: shared by every process when that one is.
+        self._limit = RateLimit(
+            "reset-mail", self.requests_per_window, self.lifetime, self.accounts.throttle.log
+        )
 
     def request(self, email: str) -> None:
         """``accept`` then ``send``: mail a reset token when the account exists."""

@@ -815,10 +815,14 @@ PROBES: list[tuple[str, int, Probe]] = [
 # Routes whose 429 `rate-limited` comes from the same user dependency as getMe's and
 # listDomains' (provoked above); tests/e2e/test_access_matrix.py provokes it per route.
 SAME_RATE_LIMIT = "the per-minute limit of the user dependency, provoked on getMe and listDomains"
+# 503 `limits-unavailable` needs an unreachable Redis (CROPEDLY_REDIS_URL); the probes' app
+# keeps its limits in memory.
+LIMITS_DOWN = "an unreachable Redis: tests/e2e/test_shared_limits_http.py provokes it"
 # Documented but not provoked here, and why.
 NOT_PROVOKED = {
     **{(operation_id, 500): "only on a server fault" for operation_id in READABLE_IDS},
     **{(operation_id, 429): SAME_RATE_LIMIT for operation_id in READABLE_IDS},
+    **{(operation_id, 503): LIMITS_DOWN for operation_id in READABLE_IDS},
     ("enhanceImages", 503): "needs a full worker queue (tests/integration)",
     ("uploadReferenceImages", 503): "needs a full worker queue, as enhanceImages",
     (

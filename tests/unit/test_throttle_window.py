@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cropedly_core.throttle import LoginThrottle, ThrottlePolicy
+from cropedly_core.throttle import InProcessAttemptLog, LoginThrottle, ThrottlePolicy
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -132,7 +132,8 @@ class TestLoginThrottle:
         throttle = LoginThrottle()
         huge = "x" * 5_000_000 + "@example.com"
         throttle.record_failure(huge, "c", T0)
-        keys = list(throttle._emails._events) + list(throttle._clients._events)
+        assert isinstance(throttle.log, InProcessAttemptLog)
+        keys = list(throttle.log._events)
         assert [16, 16] == [len(k) for k in keys]
 
     def test_evicting_keeps_the_most_recent_keys(self) -> None:
@@ -161,7 +162,8 @@ class TestLoginThrottle:
             throttle.release(f"e{n}", "c")
             throttle.record_success(f"e{n}")
         assert 0 == wait_of(throttle, "new", "c", T0)
-        assert {} == throttle._pending
+        assert isinstance(throttle.log, InProcessAttemptLog)
+        assert {} == throttle.log._pending
 
 
 class TestLockoutSparesTheOwner:

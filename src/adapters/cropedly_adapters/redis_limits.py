@@ -16,6 +16,7 @@ An unreachable Redis raises the core's ``LimitsUnavailable`` (503 with
 from __future__ import annotations
 
 import math
+import secrets
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -25,6 +26,7 @@ import redis
 from redis.commands.core import Script
 
 from cropedly_core.errors import LimitsUnavailable
+from cropedly_core.throttle import IN_FLIGHT_SECONDS, KeyState
 
 PREFIX = "cropedly:"
 # Seconds a client is told to wait when Redis cannot be reached.
@@ -55,6 +57,36 @@ _GET = """
 local e = tonumber(redis.call('HGET', KEYS[1], 'e') or '0')
 if e > tonumber(ARGV[1]) then
   return tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+end
+return 0
+"""
+
+
+# KEYS: per throttle key, its failures (a sorted set scored by time) then its attempts
+# in flight (a sorted set of attempt ids scored by their start).
+# ARGV: attempt id, now, failures cutoff, in-flight cutoff, keep, failures TTL (ms),
+# in-flight TTL (ms). Times are sent as exact decimal strings: Lua would print its
+# numbers with 14 digits. Returns per key: attempts in flight, then [member, score...].
+_BEGIN = """
+local out = {}
+for i = 1, #KEYS, 2 do
+  local failures, flight = KEYS[i], KEYS[i + 1]
+  redis.call('ZREMRANGEBYSCORE', failures, '-inf', ARGV[3])
+  redis.call('ZREMRANGEBYSCORE', flight, '-inf', ARGV[4])
+  redis.call('ZADD', flight, ARGV[2], ARGV[1])
+  redis.call('PEXPIRE', flight, ARGV[7])
+  out[#out + 1] = redis.call('ZCARD', flight)
+  out[#out + 1] = redis.call('ZRANGE', failures, -tonumber(ARGV[5]), -1, 'WITHSCORES')
+end
+return out
+"""
+
+# KEYS: failure sets. ARGV: now, a member unique to this call, keep, TTL (ms).
+_FAIL = """
+for i = 1, #KEYS do
+  redis.call('ZADD', KEYS[i], ARGV[1], ARGV[2])
+  redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -(tonumber(ARGV[3]) + 1))
+  redis.call('PEXPIRE', KEYS[i], ARGV[4])
 end
 return 0
 """
@@ -102,7 +134,7 @@ class _Scripts:
             name: client.register_script(source) for name, source in sources.items()
         }
 
-    def run(self, name: str, keys: Sequence[str], args: Sequence[int | float | str]) -> Any:
+    def run(self, name: str, keys: Sequence[str | bytes], args: Sequence[int | str]) -> Any:
         with _unavailable_as_domain_error():
             return self._scripts[name](keys=list(keys), args=list(args))
 
@@ -131,3 +163,60 @@ class RedisUsageCounters:
     def get(self, key: str, window: str) -> int:
         value = self._scripts.run("get", [self._key(key, window)], [_ms(self._now())])
         return int(value)
+
+
+class RedisAttemptLog:
+    """``AttemptLog`` in Redis: every process and machine on one Redis shares the throttles.
+
+    Per key, failures are a sorted set of times and attempts in flight a sorted set
+    of attempt ids; ``begin`` trims, counts and reads all keys of an attempt in one
+    script. Memory: at most ``keep`` times per key, each key gone one window after
+    its last failure (Redis's own TTL). Keys of one attempt must live on one server:
+    use a single Redis (with replicas or Sentinel), not Redis Cluster.
+    """
+
+    def __init__(self, client: redis.Redis, prefix: str = PREFIX) -> None:
+        self._client = client
+        self._failures = f"{prefix}throttle:f:".encode()
+        self._flight = f"{prefix}throttle:p:".encode()
+        self._scripts = _Scripts(client, {"begin": _BEGIN, "fail": _FAIL})
+
+    def begin(
+        self, attempt: str, keys: Sequence[bytes], now: float, window: float, keep: int
+    ) -> list[KeyState]:
+        redis_keys: list[bytes] = []
+        for key in keys:
+            redis_keys += [self._failures + key, self._flight + key]
+        args: list[int | str] = [
+            attempt,
+            repr(now),
+            repr(now - window),
+            repr(now - IN_FLIGHT_SECONDS),
+            keep,
+            math.ceil(window * 1000) + _GRACE_MS,
+            math.ceil(IN_FLIGHT_SECONDS * 1000) + _GRACE_MS,
+        ]
+        reply = self._scripts.run("begin", redis_keys, args)
+        states = []
+        for in_flight, flat in zip(reply[::2], reply[1::2], strict=True):
+            times = tuple(float(score) for score in flat[1::2])
+            states.append(KeyState(times=times, in_flight=int(in_flight)))
+        return states
+
+    def end(self, attempt: str, keys: Sequence[bytes]) -> None:
+        with _unavailable_as_domain_error():
+            pipe = self._client.pipeline(transaction=True)
+            for key in keys:
+                pipe.zrem(self._flight + key, attempt)
+            pipe.execute()
+
+    def fail(self, keys: Sequence[bytes], now: float, window: float, keep: int) -> None:
+        member = f"{now!r}:{secrets.token_hex(6)}"
+        ttl = math.ceil(window * 1000) + _GRACE_MS
+        self._scripts.run(
+            "fail", [self._failures + k for k in keys], [repr(now), member, keep, ttl]
+        )
+
+    def forget(self, key: bytes) -> None:
+        with _unavailable_as_domain_error():
+            self._client.delete(self._failures + key)

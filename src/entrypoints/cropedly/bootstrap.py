@@ -33,7 +33,12 @@ from cropedly_adapters.memory import (
 )
 from cropedly_adapters.outbox_mailer import OutboxMailer
 from cropedly_adapters.process_workers import ProcessWorkers
-from cropedly_adapters.redis_limits import RedisUsageCounters, connect, redact
+from cropedly_adapters.redis_limits import (
+    RedisAttemptLog,
+    RedisUsageCounters,
+    connect,
+    redact,
+)
 from cropedly_adapters.smtp_mailer import NoMailer, SmtpMailer
 from cropedly_adapters.sqlite_api_keys import SqliteApiKeyRepository
 from cropedly_adapters.sqlite_catalog import SqliteCatalogRepository
@@ -54,7 +59,13 @@ from cropedly_core.password_reset import Mailer, PasswordResets
 from cropedly_core.ports import BlobStore, Clock, IdGenerator, PasswordHasher, UserRepository
 from cropedly_core.recovery import SweepReport, sweep_orphans
 from cropedly_core.sign_in import ExternalSignIn, IdentityProvider
-from cropedly_core.throttle import LoginThrottle, RateLimit, ThrottlePolicy
+from cropedly_core.throttle import (
+    AttemptLog,
+    InProcessAttemptLog,
+    LoginThrottle,
+    RateLimit,
+    ThrottlePolicy,
+)
 from cropedly_core.usage import PlanLimits, Usage, UsageCounters
 from cropedly_core.users import Plan
 
@@ -130,13 +141,14 @@ class Services:
         self.closers.clear()
 
 
-def _throttle(settings: Settings) -> LoginThrottle:
+def _throttle(settings: Settings, log: AttemptLog) -> LoginThrottle:
     return LoginThrottle(
         ThrottlePolicy(
             per_email=settings.login_failures_per_email,
             per_client=settings.login_failures_per_client,
             window=timedelta(minutes=settings.login_window_minutes),
-        )
+        ),
+        log,
     )
 
 
@@ -146,10 +158,12 @@ class SharedLimits:
 
     Attributes:
         counters: the per-plan rate limit and monthly usage counters.
+        attempts: failed logins, sign-ups and reset mails (the throttles' log).
         note: the start-up log line saying where they live.
     """
 
     counters: UsageCounters
+    attempts: AttemptLog
     note: tuple[int, str]
 
 
@@ -157,6 +171,7 @@ def in_process_limits(clock: Clock) -> SharedLimits:
     """Each process counts alone: N processes give N times the budget (docs/operations.md)."""
     return SharedLimits(
         counters=InMemoryUsageCounters(clock),
+        attempts=InProcessAttemptLog(),
         note=(logging.INFO, "throttles and rate limits are per process (no CROPEDLY_REDIS_URL)"),
     )
 
@@ -171,6 +186,7 @@ def shared_limits(
     closers.append(client.close)
     return SharedLimits(
         counters=RedisUsageCounters(client, clock.now),
+        attempts=RedisAttemptLog(client),
         # The password never reaches a log line.
         note=(
             logging.INFO,
@@ -318,8 +334,10 @@ def _assemble(
         verifier=tokens,
         clock=clock,
         ids=ids,
-        throttle=_throttle(settings),
-        signups=RateLimit("signup", settings.registrations_per_client, timedelta(hours=1)),
+        throttle=_throttle(settings, limits.attempts),
+        signups=RateLimit(
+            "signup", settings.registrations_per_client, timedelta(hours=1), limits.attempts
+        ),
     )
     images = ImageService(
         workers=workers,

@@ -396,6 +396,31 @@ OPERATIONS["enhanceImages"] = dataclasses.replace(
         "files would pass the plan's images per month (`Retry-After`: until the month ends).",
     },
 )
+LIMITS_503 = (
+    "The shared store of throttles and rate limits (Redis) cannot be reached: limits "
+    "fail closed. Retry after `Retry-After` seconds."
+)
+
+
+def _with_limits_store(documented: Documented) -> Documented:
+    """What a limit counts (every 429) can also answer 503 ``limits-unavailable``.
+
+    Only with ``CROPEDLY_REDIS_URL``, when that Redis cannot be reached.
+    """
+    if 429 not in documented.errors:
+        return documented
+    errors = dict(documented.errors)
+    errors[503] = (*errors.get(503, ()), "limits-unavailable")
+    notes = dict(documented.notes)
+    if 503 in documented.errors:
+        earlier = documented.notes.get(503, NOTES[503])
+        notes[503] = f"{earlier} `limits-unavailable`: {LIMITS_503}"
+    else:
+        notes[503] = LIMITS_503
+    return dataclasses.replace(documented, errors=errors, notes=notes)
+
+
+OPERATIONS = {name: _with_limits_store(documented) for name, documented in OPERATIONS.items()}
 _BY_ROUTE = {(d.method, d.path): operation_id for operation_id, d in OPERATIONS.items()}
 
 # ------------------------------------------------------------------- operation ids
