@@ -8,7 +8,9 @@ process is then used through the other.
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import os
 import signal
 import sqlite3
@@ -23,7 +25,7 @@ import pytest
 from PIL import Image
 
 from imaging import png_bytes
-from servers import Server, create_user, running_server, server_env
+from servers import Server, create_user, cropedly, running_server, server_env
 
 EMAIL, PASSWORD, NAME = "multi@example.com", "a long shared-data secret", "Multi Worker"
 CATALOG = "/images/v1/enterprise-resources/images"
@@ -345,3 +347,47 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_text()
     except OSError:
         return "gone"
+
+
+class TestKeyRotation:
+    def test_rotate_then_restart_keeps_old_tokens_and_links_and_signs_with_the_new(
+        self, pro_env: dict[str, str], tmp_path: Path
+    ) -> None:
+        with (
+            running_server(pro_env, tmp_path) as server,
+            httpx.Client(base_url=server.base, timeout=60.0) as client,
+        ):
+            old_auth = login(client)
+            enhanced = client.post(
+                "/images/v1",
+                files=[("images", ("a.jpg", png_bytes(20, 10, fmt="JPEG")))],
+                headers=old_auth,
+            )
+            assert 200 == enhanced.status_code, enhanced.text
+            old_link = path_of(enhanced.json()[0]["url"])
+
+        rotated = cropedly(pro_env, "keys", "rotate")
+        assert 0 == rotated.returncode, rotated.stderr
+        new_kid = rotated.stdout.split("new JWT signing key ")[1].split(",")[0]
+        listed = cropedly(pro_env, "keys", "list")
+        assert f"jwt    {new_kid}" in listed.stdout
+        assert "signs" in next(line for line in listed.stdout.splitlines() if new_kid in line)
+
+        with (
+            running_server(pro_env, tmp_path) as server,
+            httpx.Client(base_url=server.base, timeout=60.0) as client,
+        ):
+            assert 200 == client.get("/auth/v1/me", headers=old_auth).status_code
+            assert 200 == client.get(old_link).status_code
+            new_auth = login(client)
+            header = new_auth["Authorization"].split()[1].split(".")[0]
+            kid = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["kid"]
+            assert new_kid == kid
+            assert 2 == len(client.get("/.well-known/jwks.json").json()["keys"])
+            again = client.post(
+                "/images/v1",
+                files=[("images", ("b.jpg", png_bytes(20, 10, fmt="JPEG")))],
+                headers=new_auth,
+            )
+            assert 200 == again.status_code, again.text
+            assert 200 == client.get(path_of(again.json()[0]["url"])).status_code

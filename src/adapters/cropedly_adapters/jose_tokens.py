@@ -1,18 +1,21 @@
 """JWT tokens signed with Ed25519 through joserfc (authlib's JOSE library).
 
 The signing keys live as PEM files (mode 0600) in a folder of the data
-directory; the newest signs, every key in the folder verifies, so a key can be
-rotated by adding a new one and removing the old one 72 hours later.
+directory, named ``<kid>.pem`` where the kid starts with the key's activation
+time (``YYYYmmddHHMMSS-xxxxxxxx``, UTC). Every key in the folder verifies; the
+newest *active* one signs, chosen at each issue, so a key staged with a future
+activation time (``cropedly keys rotate --activate-in``) can be copied to every
+machine first and then takes over everywhere at the same moment. ``rotate_keys``
+adds a key and removes those retired for longer than a token lives.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 import threading
 from collections import OrderedDict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,13 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, OKPKey
 
+from cropedly_adapters.secret_files import (
+    activation_of,
+    after_all,
+    retired,
+    stamped_name,
+    write_private,
+)
 from cropedly_core.errors import InvalidToken
 from cropedly_core.tokens import TOKEN_LIFETIME, Claims, TokenGrant
 from cropedly_core.users import User
@@ -34,9 +44,10 @@ class JwtTokens:
     """Issues and verifies JWTs; implements ``TokenIssuer`` and ``TokenVerifier``."""
 
     def __init__(self, keys: list[OKPKey], issuer: str, audience: str) -> None:
+        """``keys`` newest first (as ``load_or_create_keys`` returns them)."""
         if not keys:
             raise ValueError("at least one signing key is needed")
-        self._signing = keys[0]
+        self._by_age = list(keys)
         self._keys = KeySet(list(keys))
         self._kids = {k.kid for k in keys}
         self.issuer = issuer
@@ -49,7 +60,16 @@ class JwtTokens:
         """A tokens service with a fresh key held only in memory."""
         return cls([new_key()], issuer, audience)
 
+    def signing_key(self, now: datetime) -> OKPKey:
+        """The newest key active at ``now``; the oldest if none is (a clock set back)."""
+        for key in self._by_age:
+            active = activation_of(str(key.kid))
+            if active is None or active <= now:
+                return key
+        return self._by_age[-1]
+
     def issue(self, user: User, now: datetime) -> TokenGrant:
+        signing = self.signing_key(now)
         iat = now.replace(microsecond=0)
         exp = iat + TOKEN_LIFETIME
         jti = secrets.token_urlsafe(16)
@@ -64,8 +84,8 @@ class JwtTokens:
             "jti": jti,
             "ver": user.token_version,
         }
-        header = {"alg": ALGORITHM, "typ": "JWT", "kid": self._signing.kid}
-        token = jwt.encode(header, payload, self._signing, algorithms=[ALGORITHM])
+        header = {"alg": ALGORITHM, "typ": "JWT", "kid": signing.kid}
+        token = jwt.encode(header, payload, signing, algorithms=[ALGORITHM])
         claims = Claims(
             sub=user.id,
             name=user.name,
@@ -148,8 +168,13 @@ class JwtTokens:
         }
 
 
-def new_key() -> OKPKey:
-    kid = datetime.now(UTC).strftime("%Y%m%d%H%M%S-") + secrets.token_hex(4)
+# A key stays in the folder this long after a newer one took over: the last token it
+# signed may live that long, plus the clock skew between machines we tolerate.
+RETIRED_KEY_KEPT = TOKEN_LIFETIME + timedelta(hours=1)
+
+
+def new_key(active_from: datetime | None = None) -> OKPKey:
+    kid = stamped_name(active_from or datetime.now(UTC))
     return OKPKey.generate_key("Ed25519", parameters={"kid": kid})
 
 
@@ -160,9 +185,20 @@ def load_or_create_keys(folder: Path) -> list[OKPKey]:
     if not paths:
         key = new_key()
         path = folder / f"{key.kid}.pem"
-        # O_EXCL + 0600: the private key is never readable by others, not even briefly
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(key.as_pem(private=True))
+        write_private(path, key.as_pem(private=True))
         paths = [path]
     return [OKPKey.import_key(p.read_bytes(), parameters={"kid": p.stem}) for p in paths]
+
+
+def rotate_keys(folder: Path, now: datetime, active_from: datetime) -> tuple[str, list[str]]:
+    """Add a signing key active from ``active_from``; remove keys retired long enough.
+
+    Returns the new kid and the kids removed.
+    """
+    existing = [str(k.kid) for k in load_or_create_keys(folder)]  # made as a server would
+    key = new_key(after_all(existing, active_from))
+    write_private(folder / f"{key.kid}.pem", key.as_pem(private=True))
+    gone = retired([p.stem for p in folder.glob("*.pem")], now, RETIRED_KEY_KEPT)
+    for kid in gone:
+        (folder / f"{kid}.pem").unlink()
+    return str(key.kid), gone

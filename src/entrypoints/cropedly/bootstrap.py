@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -39,6 +37,7 @@ from cropedly_adapters.redis_limits import (
     connect,
     redact,
 )
+from cropedly_adapters.secret_files import load_link_secrets
 from cropedly_adapters.smtp_mailer import NoMailer, SmtpMailer
 from cropedly_adapters.sqlite_api_keys import SqliteApiKeyRepository
 from cropedly_adapters.sqlite_catalog import SqliteCatalogRepository
@@ -293,17 +292,10 @@ def pipeline_factory(settings: Settings) -> Callable[[], EnhancementPipeline]:
     )
 
 
-def load_or_create_secret(path: Path) -> bytes:
-    """A 32-byte secret kept in a 0600 file, made on first start."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes()
-    with os.fdopen(fd, "wb") as handle:
-        secret = secrets.token_bytes(32)
-        handle.write(secret)
-    return secret
+def link_signer(settings: Settings) -> LinkSigner:
+    """Signs with the link secret active now; the others in ``keys/`` still verify."""
+    signing, previous = load_link_secrets(settings.keys_dir, datetime.now(UTC))
+    return LinkSigner(signing, previous)
 
 
 def _assemble(
@@ -436,7 +428,7 @@ def build_services(settings: Settings, *, start_workers: bool = True) -> Service
         blobs=FsspecBlobStore(settings.blobs),
         results=SqliteResultRepository(database),
         catalog_images=SqliteCatalogRepository(database),
-        links=LinkSigner(load_or_create_secret(settings.keys_dir / "link-secret")),
+        links=link_signer(settings),
         mail=mailer(settings),
         api_keys=SqliteApiKeyRepository(database),
         closers=closers,

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -400,6 +401,88 @@ def domains_remove(email: str, origin: str) -> int:
         domain = services.domains.remove(services.domains.by_email(email), origin)
     _announce()
     click.echo(f"removed {domain.origin}")
+    return 0
+
+
+# -------------------------------------------------------------------------- keys
+
+
+@cli.group()
+def keys() -> None:
+    """Rotate and list the JWT signing keys and link-signing secrets (<data dir>/keys)."""
+
+
+def _link_lifetime(settings: Settings) -> timedelta:
+    """The longest a signed link lives: result and catalog links, reset links."""
+    from cropedly_core.password_reset import RESET_LIFETIME  # noqa: PLC0415
+
+    return max(timedelta(hours=settings.result_ttl_hours), RESET_LIFETIME)
+
+
+@keys.command("rotate")
+@click.option(
+    "--activate-in",
+    type=click.FloatRange(0, 30 * 24 * 60),
+    default=0,
+    help="Minutes until the new key and secret start signing. With several machines, "
+    "copy keys/ to each and restart them all within this time.",
+)
+def keys_rotate(activate_in: float) -> int:
+    """Add a new signing key and link secret; remove those retired long enough.
+
+    The previous ones keep verifying: tokens for 72 hours plus an hour, links for
+    the result lifetime plus an hour after the new ones took over. Restart every
+    server process afterwards: each reads keys/ when it starts.
+    """
+    from cropedly_adapters.jose_tokens import rotate_keys  # noqa: PLC0415
+    from cropedly_adapters.secret_files import rotate_link_secret  # noqa: PLC0415
+
+    settings = _data_settings(create=False)
+    now = datetime.now(UTC)
+    active = now + timedelta(minutes=activate_in)
+    kept = _link_lifetime(settings) + timedelta(hours=1)
+    try:
+        kid, gone_keys = rotate_keys(settings.keys_dir, now, active)
+        secret, gone_secrets = rotate_link_secret(settings.keys_dir, now, active, kept)
+    except OSError as exc:
+        raise CliError(f"cannot rotate the keys in {settings.keys_dir}: {exc}") from None
+    _announce()
+    when = f"{active:%Y-%m-%d %H:%M:%S} UTC"
+    click.echo(f"new JWT signing key {kid}, signs from {when}")
+    click.echo(f"new link secret {secret}, signs from {when}")
+    for name in gone_keys:
+        click.echo(f"removed retired JWT signing key {name}")
+    for name in gone_secrets:
+        click.echo(f"removed retired link secret {name}")
+    _note("restart every `cropedly serve` process (on every machine sharing keys/) to load them")
+    return 0
+
+
+@keys.command("list")
+def keys_list() -> int:
+    """The keys and secrets by name (never their bytes), and which one signs now."""
+    from cropedly_adapters.secret_files import LINK_SECRETS, activation_of  # noqa: PLC0415
+
+    settings = _data_settings(create=False)
+    now = datetime.now(UTC)
+    _announce()
+    groups = (
+        ("jwt", sorted(p.stem for p in settings.keys_dir.glob("*.pem"))),
+        ("link", sorted(p.name for p in (settings.keys_dir / LINK_SECRETS).glob("*"))),
+    )
+    click.echo(f"{'kind':6} {'name':32} {'active from (UTC)':20} state")
+    for kind, names in groups:
+        starts = {n: activation_of(n) for n in names}
+        signing = max((n for n, at in starts.items() if at is None or at <= now), default=None)
+        for name in names:
+            at = starts[name]
+            state = "signs" if name == signing else "staged" if at and at > now else "verifies"
+            shown = f"{at:%Y-%m-%d %H:%M:%S}" if at else "-"
+            click.echo(f"{kind:6} {name:32} {shown:20} {state}")
+    if (settings.keys_dir / "link-secret").exists():
+        click.echo(
+            f"{'link':6} {'link-secret':32} {'-':20} " + ("verifies" if groups[1][1] else "signs")
+        )
     return 0
 
 
