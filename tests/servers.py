@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-STARTUP_TIMEOUT = 30.0
+STARTUP_TIMEOUT = 60.0  # two HTTP workers importing on 2 shared, loaded cores
 
 
 def free_port() -> int:

@@ -229,6 +229,10 @@ def serve(host: str | None, port: int | None, workers: int | None) -> int:
         # SIGTERM: stop accepting, let requests in flight finish (an enhance included),
         # then the lifespan's shutdown drains the image pool; past this, cancel them.
         timeout_graceful_shutdown=settings.shutdown_seconds,
+        # With --workers, the supervisor kills a worker that does not answer its ping in
+        # time and starts another; uvicorn's 5 s default is shorter than a worker's
+        # imports on a loaded machine, which then never finishes starting.
+        timeout_worker_healthcheck=60,
     )
     return 0
 
