@@ -49,6 +49,11 @@ class MarkerCodec:
     def encode(self, raster: Raster, fmt: OutputFormat, quality: int | None) -> EncodedImage:
         return self._inner.encode(raster, fmt, quality)
 
+    def transcode(
+        self, data: bytes, max_pixels: int, fmt: OutputFormat, quality: int | None
+    ) -> EncodedImage:
+        return self._inner.transcode(_image(data), max_pixels, fmt, quality)
+
 
 def _image(data: bytes) -> bytes:
     return data.split(b":", 2)[2] if data.startswith(b"SLEEP:") else data

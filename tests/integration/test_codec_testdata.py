@@ -14,7 +14,7 @@ from PIL import Image, ImageOps
 from cropedly_adapters.image_pipeline import default_pipeline
 from cropedly_adapters.pillow_codec import PillowCodec, sniff_format
 from cropedly_core.errors import ImageRejected
-from cropedly_core.images.model import Adjust, EnhanceOptions, OutputFormat
+from cropedly_core.images.model import Adjust, EnhanceOptions, OutputFormat, Restore
 from strategies import encode
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
@@ -191,3 +191,21 @@ def test_pixel_limit_is_checked_from_the_header():
     with pytest.raises(ImageRejected) as caught:
         CODEC.probe(data, 128 * 128 - 1)
     assert caught.value.slug == "too-many-pixels"
+
+
+@pytest.mark.parametrize("path", VALID, ids=lambda p: p.name)
+@pytest.mark.parametrize("fmt", [OutputFormat.AUTO, OutputFormat.JPEG, OutputFormat.PNG])
+def test_transcode_is_decode_then_encode_byte_for_byte(path, fmt):
+    """The pipeline's path for a job that changes no pixel skips NumPy, nothing else."""
+    data = path.read_bytes()
+    direct = CODEC.transcode(data, MAX, fmt, None)
+    # Equal bytes: no metadata the general path drops can survive the direct one.
+    assert direct == CODEC.encode(CODEC.decode(data, MAX), fmt, None)
+
+
+def test_a_job_that_changes_no_pixel_takes_the_direct_path():
+    data = (TESTDATA / "valid" / "exif_gps.jpg").read_bytes()
+    options = EnhanceOptions(adjust=Adjust.NONE, restore=Restore.NONE)
+    result = PIPELINE.run(data, options)
+    assert result == CODEC.transcode(data, MAX, OutputFormat.AUTO, None)
+    _assert_clean(result.data)

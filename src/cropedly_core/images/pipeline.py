@@ -53,6 +53,15 @@ def check_output_size(info: ImageInfo, options: EnhanceOptions, limits: ImageLim
         )
 
 
+def _changes_no_pixel(options: EnhanceOptions) -> bool:
+    return (
+        options.upscale == 1
+        and options.resize is None
+        and options.restore is Restore.NONE
+        and options.adjust is Adjust.NONE
+    )
+
+
 def _split(pixels: Pixels) -> tuple[Pixels, Pixels | None]:
     if pixels.shape[2] == 4:
         return pixels[..., :3], pixels[..., 3]
@@ -88,6 +97,14 @@ class EnhancementPipeline:
     framing: Framing = attrs.field(kw_only=True)
 
     def run(self, data: bytes, options: EnhanceOptions) -> EncodedImage:
+        if _changes_no_pixel(options):
+            # Only a new format, quality or metadata-free copy: the codec's direct path.
+            result = self.codec.transcode(
+                data, self.limits.max_pixels, options.format, options.quality
+            )
+            info = ImageInfo("", result.width, result.height)
+            check_output_size(info, options, self.limits)
+            return result
         raster = self.process(self.codec.decode(data, self.limits.max_pixels), options)
         return self.codec.encode(raster, options.format, options.quality)
 

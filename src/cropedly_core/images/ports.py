@@ -30,6 +30,13 @@ class ImageCodec(Protocol):
         """Encode without personal metadata; ``AUTO`` keeps the input's family."""
         ...
 
+    def transcode(
+        self, data: bytes, max_pixels: int, fmt: OutputFormat, quality: int | None
+    ) -> EncodedImage:
+        """Exactly ``encode(decode(data, max_pixels), fmt, quality)``, for a job that changes
+        no pixel; a codec may skip handing the pixels over and back."""
+        ...
+
 
 class Upscaler(Protocol):
     """Enlarges pixels by an integer factor (2 or 4)."""
