@@ -1,4 +1,4 @@
-"""The ``BlobStore`` contract, run against the in-memory store and fsspec (local and memory://)."""
+"""The ``BlobStore`` contract: in-memory, and fsspec on local files, memory:// and S3 (moto)."""
 
 from __future__ import annotations
 
@@ -15,15 +15,32 @@ from cropedly_adapters.fsspec_blobs import FsspecBlobStore
 from cropedly_adapters.memory import InMemoryBlobStore
 from cropedly_core.errors import NotFound
 from cropedly_core.ports import BlobStore
+from engines import S3Target
 
 DATA = bytes(range(256)) * 4
 
 
-@pytest.fixture(params=["memory", "fsspec-local", "fsspec-memory"])
+def s3_store(target: S3Target, prefix: str = "blobs") -> FsspecBlobStore:
+    """The store on moto's S3 API server, with the options the bootstrap passes."""
+    return FsspecBlobStore(f"s3://{target.bucket}/{prefix}", s3_options(target))
+
+
+def s3_options(target: S3Target) -> dict[str, object]:
+    return {
+        "endpoint_url": target.endpoint_url,
+        "key": target.access_key_id,
+        "secret": target.secret_access_key,
+        "client_kwargs": {"region_name": target.region},
+    }
+
+
+@pytest.fixture(params=["memory", "fsspec-local", "fsspec-memory", "fsspec-s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]:
     """An empty store of one adapter kind."""
     if request.param == "memory":
         yield InMemoryBlobStore()
+    elif request.param == "fsspec-s3":
+        yield s3_store(request.getfixturevalue("s3_target"))
     elif request.param == "fsspec-local":
         yield FsspecBlobStore(str(tmp_path / "blobs"))
     else:
@@ -205,3 +222,58 @@ class TestFsspecBlobStore:
         second = FsspecBlobStore(str(tmp_path / "shared"))
         first.put("r/a", b"a")
         assert b"a" == second.get("r/a")
+
+
+class TestS3:
+    """What S3 adds: other processes' writes, atomic overwrites without temporaries."""
+
+    def test_a_second_store_sees_writes_and_deletes_at_once(self, s3_target: S3Target) -> None:
+        """Two processes on one bucket: no cached listing hides the other's blobs."""
+        first, second = s3_store(s3_target), s3_store(s3_target)
+        assert [] == list(second.keys())
+        first.put("r/a", b"a")
+        assert ["r/a"] == list(second.keys())
+        assert b"a" == second.get("r/a")
+        first.put("r/a", b"longer")
+        assert 6 == second.size("r/a")
+        first.delete("r/a")
+        assert [] == list(second.keys())
+        with pytest.raises(NotFound):
+            second.get("r/a")
+
+    def test_puts_write_one_object_and_no_temporary(self, s3_target: S3Target) -> None:
+        store = s3_store(s3_target)
+        store.put("r/a", DATA)
+        store.put("r/a", b"new")
+        objects = [str(p) for p in store.fs.find(f"{s3_target.bucket}")]
+        assert [f"{s3_target.bucket}/blobs/r/a"] == objects
+
+    def test_a_failed_upload_leaves_the_old_bytes(
+        self, s3_target: S3Target, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        store = s3_store(s3_target)
+        store.put("r/a", b"old")
+
+        def broken(*args: object, **kwargs: object) -> None:
+            raise OSError("connection reset")
+
+        monkeypatch.setattr(store.fs, "pipe_file", broken)
+        with pytest.raises(OSError, match="connection reset"):
+            store.put("r/a", b"new bytes")
+        monkeypatch.undo()
+        assert b"old" == store.get("r/a")
+
+    def test_prefixes_keep_stores_apart(self, s3_target: S3Target) -> None:
+        """Two prefixes in one bucket are two stores (e.g. staging and production)."""
+        one, other = s3_store(s3_target, "one"), s3_store(s3_target, "other")
+        one.put("k", b"1")
+        assert [] == list(other.keys())
+        assert ["k"] == list(one.keys())
+
+    def test_a_large_blob_round_trips_with_ranges(self, s3_target: S3Target) -> None:
+        store = s3_store(s3_target)
+        data = bytes(range(256)) * 40_000  # 10 MB
+        store.put("big", data)
+        assert len(data) == store.size("big")
+        assert data[5_000_000:5_000_100] == store.get_range("big", 5_000_000, 5_000_099)
+        assert data == store.get("big")

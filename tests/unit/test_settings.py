@@ -185,3 +185,24 @@ def test_s3_keys_go_together_and_the_secret_is_not_shown() -> None:
     assert "topsecret" not in repr(
         Settings(s3_access_key_id="AKIA", s3_secret_access_key="topsecret")
     )
+
+
+def test_s3_options_come_from_the_settings_only_for_s3_urls() -> None:
+    from cropedly.bootstrap import blob_storage_options  # noqa: PLC0415
+
+    settings = Settings(
+        blob_url="s3://bucket/prefix",
+        s3_endpoint_url="https://minio.example:9000",
+        s3_region="eu-west-3",
+        s3_access_key_id="AKIA",
+        s3_secret_access_key="shh",
+    )
+    assert {
+        "endpoint_url": "https://minio.example:9000",
+        "client_kwargs": {"region_name": "eu-west-3"},
+        "key": "AKIA",
+        "secret": "shh",
+    } == blob_storage_options(settings)
+    # Without a key pair, botocore's own chain (AWS_* variables, profiles, roles) applies.
+    assert {} == blob_storage_options(Settings(blob_url="s3://bucket"))
+    assert {} == blob_storage_options(Settings(s3_endpoint_url="https://minio.example"))

@@ -194,6 +194,26 @@ def shared_limits(
     )
 
 
+def blob_storage_options(settings: Settings) -> dict[str, Any]:
+    """s3fs's options for an ``s3://`` blob URL from the settings; none for other URLs.
+
+    Without a key pair s3fs (botocore) takes the standard AWS chain: the
+    ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` variables, ``~/.aws/credentials``,
+    an instance or task role.
+    """
+    if not settings.blobs.startswith(("s3://", "s3a://")):
+        return {}
+    options: dict[str, Any] = {}
+    if settings.s3_endpoint_url:
+        options["endpoint_url"] = settings.s3_endpoint_url
+    if settings.s3_region:
+        options["client_kwargs"] = {"region_name": settings.s3_region}
+    if settings.s3_access_key_id:
+        options["key"] = settings.s3_access_key_id
+        options["secret"] = settings.s3_secret_access_key
+    return options
+
+
 def plan_limits(settings: Settings) -> dict[Plan, PlanLimits]:
     return {
         Plan.FREE: PlanLimits(settings.free_requests_per_minute, images_per_month=0),
@@ -425,7 +445,7 @@ def build_services(settings: Settings, *, start_workers: bool = True) -> Service
             load_or_create_keys(settings.keys_dir), settings.jwt_issuer, settings.jwt_audience
         ),
         workers=workers,
-        blobs=FsspecBlobStore(settings.blobs),
+        blobs=FsspecBlobStore(settings.blobs, blob_storage_options(settings)),
         results=SqliteResultRepository(database),
         catalog_images=SqliteCatalogRepository(database),
         links=link_signer(settings),
