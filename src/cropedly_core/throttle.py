@@ -272,7 +272,10 @@ class LoginThrottle:
         # Both counters share the in-process log: it holds as many keys as the two did.
         self.log = log if log is not None else InProcessAttemptLog(2 * self.policy.max_keys)
         self._window = self.policy.window.total_seconds()
-        self._keep = max(self.policy.per_email, self.policy.per_email_all_clients)
+        # One keep for both kinds of key: enough failures for the highest limit of either
+        # (trimming a client's to the e-mail's limits would let it fail forever).
+        policy = self.policy
+        self._keep = max(policy.per_email, policy.per_email_all_clients, policy.per_client)
         self._attempts = _Attempts()
 
     def keys(self) -> int:

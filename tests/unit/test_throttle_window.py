@@ -93,6 +93,16 @@ class TestLoginThrottle:
             previous = wait
         assert 0 == wait_of(throttle, "e", "c", T0 + policy.window)
 
+    def test_a_client_limit_above_the_email_limits_holds(self) -> None:
+        """Failures kept per key cover the client's limit too when it is the highest (hypothesis found it)."""
+        throttle = LoginThrottle(ThrottlePolicy(per_email=5, per_client=6, per_email_all_clients=5))
+        allowed = 0
+        for n in range(12):
+            if wait_of(throttle, f"e{n % 3}", "c", T0) == 0:
+                throttle.record_failure(f"e{n % 3}", "c", T0)
+                allowed += 1
+        assert 6 == allowed
+
     def test_client_limit_applies_across_emails(self) -> None:
         """One client spraying many e-mails is stopped by the per-client budget."""
         throttle = LoginThrottle(ThrottlePolicy(per_email=5, per_client=3))
