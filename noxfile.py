@@ -77,6 +77,20 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def load(session: nox.Session) -> None:
+    """Bounded load test on loopback (20 s per scenario and configuration): login, enhance and
+    catalog listing against a real ``cropedly serve``, with the local pool and with 2 queue
+    workers on Redis; writes docs/benchmarks-load.md. ``-- --seconds 5`` for a quick run."""
+    if not _installed(DEBIAN_PACKAGES["redis-server"]):
+        apt = {"DEBIAN_FRONTEND": "noninteractive"}
+        session.run("apt-get", "update", "-q", external=True, env=apt)
+        install = ("apt-get", "install", "-y", "-q", "--no-install-recommends", "redis-server")
+        session.run(*install, external=True, env=apt)
+    session.install("-e", ".[test]")
+    session.run("python", "bench/load.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def serve(session: nox.Session) -> None:
     """Run the API on the embedded default: SQLite and files under ./data."""
     session.install("-e", ".")
