@@ -5,8 +5,11 @@ Design notes (the why):
 * Global corrections (levels, midtones, white balance) are folded into one 256-entry
   lookup table per channel and applied once: no float copy of the image, so a 50 MP
   photo costs one uint8 pass.
-* Statistics come from a strided sample of at most ~250 k pixels: percentiles and
-  means are stable long before that, and the cost no longer grows with image size.
+* Statistics come from a strided sample of at most 65,536 pixels (a 256 x 256
+  thumbnail's worth): percentiles and means are stable long before that, the cost
+  no longer grows with image size, and on a 2 MP photo planning takes about a
+  quarter of the time 250 k samples took (the share of the job it took was larger
+  than decoding and encoding together).
 * Local steps (local contrast, sharpen) change lightness only: one delta is added to
   R, G and B alike, which leaves the colour-difference signals (Cb, Cr) untouched, so
   hues, skin tones included, cannot drift. They run over strips of rows so the float
@@ -94,7 +97,7 @@ class AdjustSettings:
 
 
 def sample_rgb(
-    rgb: Pixels, alpha: Pixels | None = None, max_samples: int = 250_000
+    rgb: Pixels, alpha: Pixels | None = None, max_samples: int = 65_536
 ) -> NDArray[np.float64]:
     """N x 3 floats in 0..1 from a regular grid over the (mostly) opaque pixels."""
     h, w = rgb.shape[:2]
