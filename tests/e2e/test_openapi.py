@@ -72,6 +72,7 @@ READABLE_IDS = {
     "googleCallback",
     "enhanceImages",
     "downloadResult",
+    "getJob",
     "uploadReferenceImages",
     "listReferenceImages",
     "getReferenceImage",
@@ -429,6 +430,12 @@ class World:
         headers = {**(auth or self.pro), **kwargs.pop("headers", {})}
         return self.client.post("/images/v1", headers=headers, **kwargs)
 
+    def job_location(self) -> str:
+        """The address of a job of the Pro account, accepted with ``Prefer: respond-async``."""
+        accepted = self.enhance(files=PNG, headers={"Prefer": "respond-async"})
+        assert 202 == accepted.status_code, accepted.text
+        return str(accepted.headers["location"])
+
     def upload(self, auth: dict[str, str] | None = None, **kwargs: Any) -> httpx.Response:
         headers = {**(auth or self.ent), **kwargs.pop("headers", {})}
         return self.client.post(f"{CATALOG}/upload", headers=headers, **kwargs)
@@ -718,6 +725,21 @@ PROBES: list[tuple[str, int, Probe]] = [
         lambda w: w.google_callback_after(World.disk_full),
     ),
     ("enhanceImages", 200, lambda w: w.enhance(files=PNG)),
+    ("enhanceImages", 202, lambda w: w.enhance(files=PNG, headers={"Prefer": "respond-async"})),
+    (
+        "enhanceImages",
+        422,
+        lambda w: w.enhance(
+            files=PNG,
+            data={"callbackUrl": "http://127.0.0.1:9/hook"},
+            headers={"Prefer": "respond-async"},
+        ),
+    ),
+    ("getJob", 200, lambda w: w.client.get(w.job_location(), headers=w.pro)),
+    ("getJob", 401, lambda w: w.client.get("/images/v1/jobs/abc")),
+    ("getJob", 403, lambda w: w.client.get("/images/v1/jobs/abc", headers={**w.pro, **FOREIGN})),
+    ("getJob", 404, lambda w: w.client.get("/images/v1/jobs/abc", headers=w.pro)),
+    ("getJob", 404, lambda w: w.client.get(w.job_location(), headers=w.ent)),
     *upload_probes("enhanceImages", lambda w, **kw: w.enhance(**kw)),
     ("enhanceImages", 401, lambda w: w.client.post("/images/v1", files=PNG)),
     ("enhanceImages", 403, lambda w: w.enhance(w.free, files=PNG)),

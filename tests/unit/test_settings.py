@@ -52,6 +52,7 @@ BAD = [
     ("CROPEDLY_S3_ENDPOINT_URL", "minio:9000", "http(s)://"),
     ("CROPEDLY_IMAGE_QUEUE", "rabbit", "one of local, redis"),
     ("CROPEDLY_QUEUE_WAIT_SECONDS", "0", "from 1 to 3600"),
+    ("CROPEDLY_WEBHOOK_ALLOW_PRIVATE", "maybe", "true or false"),
 ]
 
 

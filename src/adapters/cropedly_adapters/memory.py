@@ -21,6 +21,7 @@ import attrs
 from cropedly_core.api_keys import ApiKey
 from cropedly_core.catalog import CatalogImage, Quota, check_quota
 from cropedly_core.errors import EmailTaken, InvalidToken, NotFound, UserNotFound
+from cropedly_core.images.jobs import Job
 from cropedly_core.images.model import EnhanceOptions
 from cropedly_core.images.pipeline import EnhancementPipeline
 from cropedly_core.images.results import StoredImage
@@ -214,6 +215,36 @@ class InMemoryResultRepository:
         with self._lock:
             for result_id in result_ids:
                 self._results.pop(result_id, None)
+
+
+class InMemoryJobRepository:
+    def __init__(self) -> None:
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+
+    def add(self, job: Job) -> None:
+        with self._lock:
+            if job.id in self._jobs:
+                raise ValueError("duplicate job id")
+            self._jobs[job.id] = job
+
+    def get(self, job_id: str) -> Job | None:
+        return self._jobs.get(job_id)
+
+    def update(self, job: Job) -> None:
+        with self._lock:
+            if job.id not in self._jobs:
+                raise NotFound("No such job.")
+            self._jobs[job.id] = job
+
+    def expired(self, now: datetime, limit: int) -> list[Job]:
+        due = [j for j in self._jobs.values() if j.expires_at <= now]
+        return sorted(due, key=lambda j: (j.expires_at, j.id))[:limit]
+
+    def delete_many(self, job_ids: Sequence[str]) -> None:
+        with self._lock:
+            for job_id in job_ids:
+                self._jobs.pop(job_id, None)
 
 
 class InlineWorkers:

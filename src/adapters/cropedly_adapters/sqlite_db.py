@@ -105,11 +105,31 @@ def _m4_api_keys(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX api_keys_owner ON api_keys (owner_id, created_at)")
 
 
+def _m5_jobs(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE jobs (
+            id TEXT PRIMARY KEY,
+            owner_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            result_ids TEXT NOT NULL,
+            problem TEXT,
+            callback_url TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX jobs_expires_at ON jobs (expires_at)")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m1_users,
     _m2_results,
     _m3_catalog,
     _m4_api_keys,
+    _m5_jobs,
 ]
 
 

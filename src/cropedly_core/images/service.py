@@ -122,17 +122,23 @@ def clean_name(name: str) -> str:
 
 
 async def process_batch(
-    workers: ImageWorkers, uploads: Sequence[Upload], options: EnhanceOptions
+    workers: ImageWorkers,
+    uploads: Sequence[Upload],
+    options: EnhanceOptions,
+    runner: JobRunner | None = None,
 ) -> list[JobResult]:
     """Run every file; all results, or ``BatchRejected`` naming every refused file.
 
     The batch is admitted whole before any file is sent: ``Overloaded`` comes
-    before any decoding, never after part of the batch was processed.
+    before any decoding, never after part of the batch was processed. A caller
+    that admitted it earlier (an async job) passes the ``runner`` it holds.
     """
-    with workers.reserve(len(uploads)) as runner:
-        outcomes = await asyncio.gather(
-            *(runner.run(u.data, options) for u in uploads), return_exceptions=True
-        )
+    if runner is None:
+        with workers.reserve(len(uploads)) as reserved:
+            return await process_batch(workers, uploads, options, reserved)
+    outcomes = await asyncio.gather(
+        *(runner.run(u.data, options) for u in uploads), return_exceptions=True
+    )
     problems: list[FileProblem] = []
     encoded: list[JobResult] = []
     for upload, outcome in zip(uploads, outcomes, strict=True):
@@ -208,17 +214,34 @@ class ImageService:
     limits: ImageLimits = attrs.field(factory=ImageLimits)
     result_ttl: timedelta = timedelta(hours=24)
 
+    def admit(
+        self, user: User, uploads: Sequence[Upload], origin: str | None = None
+    ) -> AbstractContextManager[JobRunner]:
+        """What ``enhance`` checks before any work, and the batch's places on the workers.
+
+        For an async job: every refusal that does not need the pixels (plan, counts,
+        sizes, a busy queue) comes before the job is accepted.
+        """
+        require_plan(user, Plan.PRO, origin)
+        check_batch(uploads, self.limits)
+        return self.workers.reserve(len(uploads))
+
     async def enhance(
         self,
         user: User,
         uploads: Sequence[Upload],
         options: EnhanceOptions,
         origin: str | None = None,
+        runner: JobRunner | None = None,
     ) -> list[StoredImage]:
-        """Enhance every upload; nothing is stored unless every file succeeds."""
+        """Enhance every upload; nothing is stored unless every file succeeds.
+
+        ``runner``: the places ``admit`` reserved for this batch, if it was admitted.
+        """
         require_plan(user, Plan.PRO, origin)
         check_batch(uploads, self.limits)
-        encoded = [r.image for r in await process_batch(self.workers, uploads, options)]
+        results = await process_batch(self.workers, uploads, options, runner)
+        encoded = [r.image for r in results]
         # Whole seconds: the signed links carry the expiry as Unix seconds.
         now = self.clock.now().replace(microsecond=0)
         stored = [

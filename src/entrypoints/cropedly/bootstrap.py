@@ -15,6 +15,7 @@ from cropedly.settings import MailerKind, QueueKind, Settings, ToneKind, Upscale
 from cropedly_adapters.argon2_hasher import Argon2PasswordHasher
 from cropedly_adapters.authlib_oidc import OidcProvider
 from cropedly_adapters.fsspec_blobs import FsspecBlobStore
+from cropedly_adapters.httpx_webhooks import HttpxWebhooks
 from cropedly_adapters.image_pipeline import default_pipeline
 from cropedly_adapters.jose_tokens import JwtTokens, load_or_create_keys
 from cropedly_adapters.lanczos_upscaler import LanczosUpscaler
@@ -23,6 +24,7 @@ from cropedly_adapters.memory import (
     InMemoryApiKeyRepository,
     InMemoryBlobStore,
     InMemoryCatalogRepository,
+    InMemoryJobRepository,
     InMemoryMailer,
     InMemoryResultRepository,
     InMemoryTokens,
@@ -42,6 +44,7 @@ from cropedly_adapters.smtp_mailer import NoMailer, SmtpMailer
 from cropedly_adapters.sqlite_api_keys import SqliteApiKeyRepository
 from cropedly_adapters.sqlite_catalog import SqliteCatalogRepository
 from cropedly_adapters.sqlite_db import Database
+from cropedly_adapters.sqlite_jobs import SqliteJobRepository
 from cropedly_adapters.sqlite_results import SqliteResultRepository
 from cropedly_adapters.sqlite_users import SqliteUserRepository
 from cropedly_adapters.system import RandomIds, SystemClock
@@ -49,6 +52,7 @@ from cropedly_core.accounts import Accounts
 from cropedly_core.api_keys import ApiKeyRepository, ApiKeys
 from cropedly_core.catalog import Catalog, CatalogRepository, Quota
 from cropedly_core.domains import Domains
+from cropedly_core.images.jobs import JobRepository, Jobs
 from cropedly_core.images.model import ImageLimits
 from cropedly_core.images.pipeline import EnhancementPipeline
 from cropedly_core.images.results import ResultRepository
@@ -67,6 +71,7 @@ from cropedly_core.throttle import (
 )
 from cropedly_core.usage import PlanLimits, Usage, UsageCounters
 from cropedly_core.users import Plan
+from cropedly_core.webhooks import WebhookSender
 
 log = logging.getLogger("cropedly")
 
@@ -98,6 +103,9 @@ class Services:
         clock: the clock the services share.
         closers: called on shutdown.
         mail_note: the start-up log line (level, text) saying where reset mail goes.
+        jobs: async enhance jobs (``Prefer: respond-async``).
+        webhooks: delivers their signed completion webhooks.
+        webhook_key: the server key each account's webhook secret derives from.
         limits_note: the start-up log line saying where throttles and counters live.
     """
 
@@ -115,6 +123,9 @@ class Services:
     google: IdentityProvider | None
     domains: Domains
     usage: Usage
+    jobs: Jobs
+    webhooks: WebhookSender
+    webhook_key: bytes
     closers: list[Callable[[], None]] = attrs.field(factory=list)
     mail_note: tuple[int, str] = (logging.INFO, "reset mail is kept in memory (embedded)")
     limits_note: tuple[int, str] = (logging.INFO, "throttles and rate limits are per process")
@@ -333,6 +344,8 @@ def _assemble(
     links: LinkSigner,
     mail: Mailer,
     api_keys: ApiKeyRepository,
+    jobs: JobRepository,
+    webhook_key: bytes,
     closers: list[Callable[[], None]] | None = None,
     mail_note: tuple[int, str] | None = None,
     limits: SharedLimits | None = None,
@@ -388,6 +401,10 @@ def _assemble(
         google=google_provider(settings),
         domains=Domains(accounts, settings.domains_per_account),
         usage=Usage(limits.counters, plan_limits(settings)),
+        # Jobs are kept as long as their results.
+        jobs=Jobs(jobs, ids, clock, ttl=timedelta(hours=settings.result_ttl_hours)),
+        webhooks=HttpxWebhooks(allow_private=settings.webhook_allow_private),
+        webhook_key=webhook_key,
         links=links,
         blobs=blobs,
         clock=clock,
@@ -451,6 +468,8 @@ def build_services(settings: Settings, *, start_workers: bool = True) -> Service
         links=link_signer(settings),
         mail=mailer(settings),
         api_keys=SqliteApiKeyRepository(database),
+        jobs=SqliteJobRepository(database),
+        webhook_key=load_or_create_secret(settings.keys_dir / "webhook-secret"),
         closers=closers,
         mail_note=describe_mail(settings),
         limits=shared_limits(settings, clock, closers),
@@ -500,4 +519,6 @@ def build_memory_services(
         links=LinkSigner(secrets.token_bytes(32)),
         mail=mail or InMemoryMailer(),
         api_keys=api_keys or InMemoryApiKeyRepository(),
+        jobs=InMemoryJobRepository(),
+        webhook_key=secrets.token_bytes(32),
     )

@@ -118,6 +118,26 @@ def _image_queue(value: object) -> QueueKind:
     return _member(QueueKind, "image_queue", value)
 
 
+def _flag(name: str) -> Callable[[object], bool]:
+    """``true``/``false`` (also 1/0, yes/no, on/off), case-insensitive."""
+
+    def convert(value: object) -> bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in {"1", "true", "yes", "on"}:
+            return True
+        if text in {"0", "false", "no", "off"}:
+            return False
+        raise SettingsError(f"{_variable(name)}={value!r}: must be true or false.")
+
+    return convert
+
+
+def _webhook_allow_private(value: object) -> bool:
+    return _flag("webhook_allow_private")(value)
+
+
 def _log_level(value: object) -> LogLevel:
     return _member(LogLevel, "log_level", value)
 
@@ -164,6 +184,8 @@ class Settings:
             queue on ``redis_url`` served by ``cropedly worker`` processes).
         queue_wait_seconds: with ``redis``, how long an image may wait for a worker
             before the request gets 503.
+        webhook_allow_private: let ``callbackUrl`` reach loopback, private and other
+            non-public addresses (a test or an internal deployment; off by default).
         upscaler: ``onnx`` (the learned models) or ``lanczos``.
         tone: ``classic`` or ``learned`` (with ``onnx``): the ``adjust=auto`` step.
         onnx_threads: threads of one onnxruntime session.
@@ -231,6 +253,7 @@ class Settings:
     )
     image_queue: QueueKind = attrs.field(default=QueueKind.LOCAL, converter=_image_queue)
     queue_wait_seconds: float = attrs.field(default=120.0, validator=_at_least(1, 3600))
+    webhook_allow_private: bool = attrs.field(default=False, converter=_webhook_allow_private)
     upscaler: UpscalerKind = attrs.field(default=UpscalerKind.ONNX, converter=_upscaler)
     # Classic by default: the learned tone model still moves photos that need no
     # correction (3.5 Delta E, docs/enhancement.md), the classic step does not.

@@ -26,6 +26,7 @@ from cropedly.http.cors import cors_middleware
 from cropedly.http.forms import MAX_PARTS
 from cropedly.http.google_routes import GoogleController, GoogleFlow
 from cropedly.http.image_routes import IMAGE_ROUTES
+from cropedly.http.job_routes import JOB_ROUTES, AsyncJobs
 from cropedly.http.key_routes import ApiKeyController
 from cropedly.http.limits import rate_limit_headers
 from cropedly.http.openapi import complete_openapi, docs_plugins, operation_id
@@ -77,14 +78,15 @@ async def _purge_periodically(services: Services) -> None:
             purged = await asyncio.to_thread(services.images.purge_expired)
             if purged:
                 log.info("purged %d expired result(s)", purged)
+            await asyncio.to_thread(services.jobs.purge_expired)
         except Exception:
             log.exception("purging expired results failed; will retry")
         await asyncio.sleep(interval)
 
 
-def _dependencies(services: Services) -> dict[str, Provide]:
+def _dependencies(services: Services, async_jobs: AsyncJobs) -> dict[str, Provide]:
     """Each handler asks for the use cases it uses, never for the whole bag."""
-    urls = SignedUrls(services.links, services.settings.base_url, services.clock)
+    urls = async_jobs.urls
     values: dict[str, object] = {
         "settings": services.settings,
         "accounts": services.accounts,
@@ -102,6 +104,7 @@ def _dependencies(services: Services) -> dict[str, Provide]:
             services.settings.base_url,
         ),
         "urls": urls,
+        "async_jobs": async_jobs,
         "downloads": Downloads(urls, services.blobs),
         "catalog_views": CatalogViews(urls, services.images.result_ttl),
         "jwks_source": services.jwks,
@@ -132,6 +135,14 @@ def create_app(
     debug: bool = False,
 ) -> Litestar:
     """Build the HTTP app around already-built services (one composition root)."""
+    async_jobs = AsyncJobs(
+        services.jobs,
+        services.images,
+        services.usage,
+        SignedUrls(services.links, services.settings.base_url, services.clock),
+        services.webhooks,
+        services.webhook_key,
+    )
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -143,6 +154,8 @@ def create_app(
             yield
         finally:
             purger.cancel()
+            # Async jobs in flight finish (or are recorded as failed) before storage closes.
+            await async_jobs.drain(services.settings.shutdown_seconds)
             services.close()
 
     settings = services.settings
@@ -156,12 +169,13 @@ def create_app(
             AccountController,
             GoogleController,
             *IMAGE_ROUTES,
+            *JOB_ROUTES,
             *CATALOG_ROUTES,
             *CONSOLE_ROUTES,
             *extra_handlers,
         ],
         dependencies={
-            **_dependencies(services),
+            **_dependencies(services, async_jobs),
             "user": Provide(provide_user, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,

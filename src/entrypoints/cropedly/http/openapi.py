@@ -126,6 +126,8 @@ class Documented:
     errors: Mapping[int, Sequence[str]]
     download: bool = False  # a signed-link download: image bytes, 206, 304, 416
     notes: Mapping[int, str] = field(default_factory=dict)
+    # Headers of success responses: status -> header name -> description.
+    headers: Mapping[int, Mapping[str, str]] = field(default_factory=dict)
 
 
 CATALOG = "/images/v1/enterprise-resources/images"
@@ -267,7 +269,24 @@ OPERATIONS: dict[str, Documented] = {
             400: "A malformed multipart body, or refused files whose reasons have "
             "different statuses (each file named in `errors`).",
             404: "Enterprise: `referenceId` names no image of the caller's catalog.",
-            422: "An invalid option (`errors[].field`) or unusable files.",
+            422: "An invalid option (`errors[].field`), unusable files, or a `callbackUrl` "
+            "that is malformed, not http(s), does not resolve, resolves to a non-public "
+            "address, or comes without `Prefer: respond-async`.",
+        },
+        headers={
+            202: {
+                "Location": "`/images/v1/jobs/{id}`: where the job's status is.",
+                "Preference-Applied": "`respond-async` (RFC 7240).",
+            }
+        },
+    ),
+    "getJob": Documented(
+        "GET",
+        "/images/v1/jobs/{job_id}",
+        {401: TOKEN_401, 404: ("not-found",)},
+        notes={
+            404: "No job of the caller has this id (another account's job is not shown), "
+            "or it has expired."
         },
     ),
     "downloadResult": Documented(
@@ -603,6 +622,10 @@ def complete_openapi(app: Litestar) -> Litestar:
             errors = documented.errors
             if documented.download:
                 responses.update(download_responses())
+            for status, headers in documented.headers.items():
+                responses[str(status)].headers = {
+                    name: _header(text) for name, text in headers.items()
+                }
         elif operation.security:
             errors = {401: TOKEN_401}
         for status, slugs in {**errors, 500: SERVER_500}.items():

@@ -111,8 +111,8 @@ def batch_status(problems: BatchRejected) -> int:
     return statuses.pop() if len(statuses) == 1 else 400
 
 
-def domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    assert isinstance(exc, DomainError)
+def _described(exc: DomainError) -> tuple[int, dict[str, str], dict[str, Any]]:
+    """The status, headers and extra members of the problem a domain error answers."""
     headers: dict[str, str] = {}
     extra: dict[str, Any] = {}
     if isinstance(exc, BatchRejected):
@@ -133,7 +133,6 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Res
         headers["Retry-After"] = "30"
     if status == 507:
         headers["Retry-After"] = "60"
-        log.error("%s %s -> 507: %s", request.method, request.url.path, exc.detail)
     if status == 401:
         headers["WWW-Authenticate"] = (
             'Bearer error="invalid_token"' if isinstance(exc, InvalidToken) else "Bearer"
@@ -142,6 +141,36 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Res
         extra["errors"] = [{"field": exc.field, "detail": exc.detail}]
     if isinstance(exc, PlanRequired):
         extra["requiredPlan"] = exc.plan
+    return status, headers, extra
+
+
+def problem_body(exc: BaseException) -> dict[str, Any]:
+    """The problem JSON the same failure answers in a request (for async jobs)."""
+    if isinstance(exc, DomainError):
+        status, _, extra = _described(exc)
+        body = {"type": PROBLEM_BASE + exc.slug, "title": exc.title, "status": status}
+        return {**body, "detail": exc.detail, **extra}
+    if not isinstance(exc, Exception):  # cancelled: the server is shutting down
+        return {
+            "type": PROBLEM_BASE + "overloaded",
+            "title": "Service busy",
+            "status": 503,
+            "detail": "The server stopped before the job was done; nothing was stored.",
+        }
+    log.error("unhandled error in an async job", exc_info=exc)
+    return {
+        "type": PROBLEM_BASE + "internal-error",
+        "title": "Server error",
+        "status": 500,
+        "detail": "The server could not complete the request.",
+    }
+
+
+def domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    assert isinstance(exc, DomainError)
+    status, headers, extra = _described(exc)
+    if status == 507:
+        log.error("%s %s -> 507: %s", request.method, request.url.path, exc.detail)
     log.info("%s %s -> %s %s", request.method, request.url.path, status, exc.slug)
     return problem(status, exc.slug, exc.title, exc.detail, headers, **extra)
 

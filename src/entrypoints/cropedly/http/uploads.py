@@ -242,6 +242,14 @@ class EnhanceOperation(Operation):
                         description="Enterprise: id of a catalog image whose colour and tone "
                         "the result takes.",
                     ),
+                    "callbackUrl": Schema(
+                        type=OpenAPIType.STRING,
+                        format="uri",  # type: ignore[arg-type]
+                        max_length=2048,
+                        description="With `Prefer: respond-async` only: an http(s) URL on a "
+                        "public address that receives the finished job, signed "
+                        "(`Cropedly-Signature`).",
+                    ),
                 }
             )
 
