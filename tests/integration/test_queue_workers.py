@@ -160,6 +160,18 @@ def test_two_workers_share_a_batch_and_a_killed_job_fails_cleanly(
         assert stored == _result_files(tmp_path / "data")
         assert worker_a.poll() is None
 
-        # Both workers still serve.
+        # Both workers still serve, an async job too.
         again = http.post("/images/v1", files=batch[:2], headers=headers)
         assert 200 == again.status_code, again.text
+        accepted = http.post(
+            "/images/v1", files=batch[2:], headers={**headers, "Prefer": "respond-async"}
+        )
+        assert 202 == accepted.status_code, accepted.text
+        deadline = time.monotonic() + 60
+        while (job := http.get(accepted.headers["location"], headers=headers).json())[
+            "status"
+        ] not in {"succeeded", "failed"}:
+            assert time.monotonic() < deadline, job
+            time.sleep(0.1)
+        assert "succeeded" == job["status"], job
+        assert 4 == len(job["results"])
