@@ -77,6 +77,22 @@ def _legacy_secret(keys_dir: Path) -> bytes:
     return path.read_bytes()
 
 
+WEBHOOK_SECRET = "webhook-secret"  # noqa: S105 - a file name, not a secret
+
+
+def load_webhook_key(keys_dir: Path) -> bytes:
+    """The server key each account's webhook secret derives from; made on first start.
+
+    Not rotated with the link secrets: receivers keep their account's secret. Replacing
+    this file (then restarting) changes every account's webhook secret at once.
+    """
+    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = keys_dir / WEBHOOK_SECRET
+    with contextlib.suppress(FileExistsError):  # made on an earlier start
+        write_private(path, secrets.token_bytes(_SECRET_BYTES))
+    return path.read_bytes()
+
+
 def load_link_secrets(keys_dir: Path, now: datetime) -> tuple[bytes, tuple[bytes, ...]]:
     """``(signing secret, secrets that only verify)``; one is made on first start."""
     folder = keys_dir / LINK_SECRETS

@@ -39,7 +39,7 @@ from cropedly_adapters.redis_limits import (
     connect,
     redact,
 )
-from cropedly_adapters.secret_files import load_link_secrets
+from cropedly_adapters.secret_files import load_link_secrets, load_webhook_key
 from cropedly_adapters.smtp_mailer import NoMailer, SmtpMailer
 from cropedly_adapters.sqlite_api_keys import SqliteApiKeyRepository
 from cropedly_adapters.sqlite_catalog import SqliteCatalogRepository
@@ -469,7 +469,7 @@ def build_services(settings: Settings, *, start_workers: bool = True) -> Service
         mail=mailer(settings),
         api_keys=SqliteApiKeyRepository(database),
         jobs=SqliteJobRepository(database),
-        webhook_key=load_or_create_secret(settings.keys_dir / "webhook-secret"),
+        webhook_key=load_webhook_key(settings.keys_dir),
         closers=closers,
         mail_note=describe_mail(settings),
         limits=shared_limits(settings, clock, closers),
