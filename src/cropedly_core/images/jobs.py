@@ -8,10 +8,12 @@ results: a finished job is gone ``ttl`` after it finished.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Protocol
 
 import attrs
@@ -130,15 +132,19 @@ class Jobs:
         synchronous call would have answered. Cancellation (shutdown) is recorded as
         a failure too, then re-raised.
         """
-        job = self._set(job, status=JobStatus.RUNNING)
+        # The repository may be a database: its calls run off the event loop.
+        job = await asyncio.to_thread(self._set, job, status=JobStatus.RUNNING)
         try:
             result_ids = await work()
         except BaseException as exc:
-            job = self._set(job, status=JobStatus.FAILED, problem=dict(problem_of(exc)))
+            failed = partial(self._set, status=JobStatus.FAILED, problem=dict(problem_of(exc)))
+            # Shielded: a cancelled job (shutdown) is still recorded as failed.
+            job = await asyncio.shield(asyncio.to_thread(failed, job))
             if not isinstance(exc, Exception):
                 raise
             return job
-        return self._set(job, status=JobStatus.SUCCEEDED, result_ids=tuple(result_ids))
+        done = partial(self._set, status=JobStatus.SUCCEEDED, result_ids=tuple(result_ids))
+        return await asyncio.to_thread(done, job)
 
     def purge_expired(self, batch: int = 500) -> int:
         """Forget expired jobs (their results expire on their own); returns how many went."""
