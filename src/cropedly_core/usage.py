@@ -2,10 +2,10 @@
 
 Requests are counted per account in fixed one-minute windows and images per
 calendar month (UTC). Fixed windows keep the counter store simple and shared:
-one integer per account and window, which an in-memory dict holds now and a
-Redis ``INCR`` with an expiry can hold when several processes serve one
-account (the scale-out issue). A client may burst up to twice the limit across
-a window boundary; the per-minute limit is a fairness bound, not a security one.
+one integer per account and window, in an in-memory dict for one process or in
+Redis (``RedisUsageCounters``) when several processes serve one account. A
+client may burst up to twice the limit across a window boundary; the per-minute
+limit is a fairness bound, not a security one.
 """
 
 from __future__ import annotations

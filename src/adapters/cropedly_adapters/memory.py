@@ -302,7 +302,7 @@ class InMemoryCatalogRepository:
 
 
 class InMemoryUsageCounters:
-    """Rate-limit and quota counters of one process (the scale-out issue adds Redis).
+    """Rate-limit and quota counters of one process (``RedisUsageCounters`` shares them).
 
     Each process counts alone: with N server processes an account gets up to N
     times its per-minute limit (docs/operations.md). Expired windows are swept
