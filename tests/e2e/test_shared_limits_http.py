@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from test_processes import one_client_per_worker
 
 from cropedly.http.problems import PROBLEM_BASE
 from servers import create_user, running_server, server_env
@@ -63,6 +64,36 @@ def test_two_processes_share_one_login_budget(tmp_path: Path, redis_url: str) ->
         assert ['"minute";r=2;', '"minute";r=1;', '"minute";r=0;'] == [
             r.headers["RateLimit"].split("t=")[0] for r in me[:3]
         ]
+
+
+def test_serve_with_two_workers_shares_one_login_budget(tmp_path: Path, redis_url: str) -> None:
+    """``cropedly serve --workers 2``: failures alternate between the two worker PIDs; the
+    limit is hit once, at the configured count, whichever worker answers."""
+    env = server_env(
+        tmp_path,
+        workers="2",
+        redis_url=redis_url,
+        login_failures_per_email="4",
+        login_failures_per_client="100",
+    )
+    create_user(env, "victim@example.com", PASSWORD, "Victim", "free")
+    with running_server(env, tmp_path) as server:
+        clients = one_client_per_worker(server)
+        try:
+            pids = [server.pid_serving(client.get("/health")) for client in clients]
+            assert 2 == len(set(pids))
+            form = {"email": (None, "victim@example.com"), "password": (None, WRONG)}
+            answers = [
+                clients[n % 2].post("/auth/v1/login", files=form).status_code for n in range(4)
+            ]
+            assert [401, 401, 401, 401] == answers
+            for client in clients:
+                refused = client.post("/auth/v1/login", files=form)
+                assert 429 == refused.status_code, refused.text
+                assert pids[clients.index(client)] == server.pid_serving(refused)
+        finally:
+            for client in clients:
+                client.close()
 
 
 def test_redis_unreachable_fails_closed_with_503(tmp_path: Path) -> None:
