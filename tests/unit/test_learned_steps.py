@@ -41,6 +41,13 @@ class TestRestorer:
         whole = OnnxRestorer(threads=1, tile=4096).restore(img)
         assert np.array_equal(whole, restorer.restore(img))
 
+    def test_tiles_off_the_strided_grid_are_aligned(self):
+        """A tile side that is no multiple of the model's stride is rounded up to one, so
+        the strided stages see the whole-image grid; odd image sides work too."""
+        img = _photo_like(45, 59, seed=3)
+        whole = OnnxRestorer(threads=1, tile=4096).restore(img)
+        assert np.array_equal(whole, OnnxRestorer(threads=1, tile=17).restore(img))
+
     def test_rejects_alpha_and_other_types(self, restorer):
         with pytest.raises(InvalidInput):
             restorer.restore(np.zeros((4, 4, 4), np.uint8))

@@ -45,6 +45,9 @@ class OnnxModel:
         meta = self.session.get_modelmeta().custom_metadata_map
         self.scale = int(meta["scale"])
         self.radius = int(meta["receptive_radius"])
+        # A model with strided stages sees the same grid in a tile as in the whole image
+        # only when the tile starts on a multiple of its stride; older models say nothing.
+        self.align = int(meta.get("align", 1))
         self.input_name = self.session.get_inputs()[0].name
 
     def run(self, rgb: Pixels) -> Pixels:
@@ -118,10 +121,13 @@ class OnnxUpscaler:
 
 def run_tiled(model: OnnxModel, rgb: Pixels, tile: int) -> Pixels:
     """``model`` over ``tile``-sized pieces of ``rgb``, each read with its receptive margin."""
-    s = model.scale
+    s, a = model.scale, model.align
     h, w = rgb.shape[:2]
     out = np.empty((h * s, w * s, 3), dtype=np.uint8)
-    r = model.radius
+    # Tiles and margins on multiples of the model's alignment, so every tile read
+    # starts on the strided grid the whole-image pass uses.
+    tile = -(-tile // a) * a
+    r = -(-model.radius // a) * a
     for y0 in range(0, h, tile):
         y1 = min(y0 + tile, h)
         for x0 in range(0, w, tile):
