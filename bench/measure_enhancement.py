@@ -91,6 +91,8 @@ PROTOCOLS: dict[str, list[Step]] = {
     "noise 10": [_noise(10)],
     "JPEG 60": [_jpeg(60)],
     "noise 3 + JPEG 75": [_noise(3), _jpeg(75)],
+    # A phone photo in dim light: visible noise, saved at high quality.
+    "noise 10 + JPEG 90": [_noise(10), _jpeg(90)],
 }
 
 
