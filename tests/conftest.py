@@ -24,6 +24,7 @@ from engines import (
     redis_server,
 )
 from imaging import bearer
+from repo_databases import bind_cluster
 
 # --------------------------------------------------------------------------- generic
 
@@ -133,3 +134,9 @@ def moto() -> Iterator[MotoServer]:
 def s3_target(moto: MotoServer) -> S3Target:
     """A fresh bucket of its own for each test."""
     return moto.new_bucket()
+
+
+@pytest.fixture
+def postgres_machines(postgres: Postgres) -> None:
+    """Lets hypothesis state machines (which take no fixtures) open PostgreSQL databases."""
+    bind_cluster(postgres)

@@ -69,8 +69,14 @@ created_ats = st.datetimes(
     max_value=datetime(2100, 1, 1),  # noqa: DTZ001
     timezones=st.just(UTC),
 )
-names = st.text(min_size=1, max_size=40)
-password_hashes = st.none() | st.text(min_size=1, max_size=100)
+# What the core can store: its clean_name refuses control characters, and
+# PostgreSQL's text type cannot hold NUL (a hash from any hasher is printable).
+names = st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=40)
+password_hashes = st.none() | st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    min_size=1,
+    max_size=100,
+)
 origins = st.builds(
     "{}://{}".format,
     st.sampled_from(["http", "https"]),

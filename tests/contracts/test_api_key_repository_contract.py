@@ -1,4 +1,4 @@
-"""The ``ApiKeyRepository`` contract, run against the in-memory and the SQLite adapter."""
+"""The ``ApiKeyRepository`` contract, run against the in-memory, SQLite and PostgreSQL adapters."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import attrs
+import psycopg
 import pytest
 
 from cropedly_adapters.memory import InMemoryApiKeyRepository
+from cropedly_adapters.pg_api_keys import PostgresApiKeyRepository
 from cropedly_adapters.sqlite_api_keys import SqliteApiKeyRepository
-from cropedly_adapters.sqlite_db import Database
 from cropedly_core.api_keys import ApiKey, ApiKeyRepository, hash_key
+from repo_databases import KINDS, RepositoryDatabases
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 RepoFactory = Callable[[], ApiKeyRepository]
@@ -29,22 +31,20 @@ def _key(n: int, owner: str = "owner-a", created_at: datetime = T0) -> ApiKey:
     )
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=KINDS)
 def make_repo(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RepoFactory]:
-    databases: list[Database] = []
+    with RepositoryDatabases(request, tmp_path_factory) as databases:
 
-    def make() -> ApiKeyRepository:
-        if request.param == "memory":
-            return InMemoryApiKeyRepository()
-        database = Database(tmp_path_factory.mktemp("keys") / "keys.sqlite3")
-        databases.append(database)
-        return SqliteApiKeyRepository(database)
+        def make() -> ApiKeyRepository:
+            if request.param == "memory":
+                return InMemoryApiKeyRepository()
+            if request.param == "sqlite":
+                return SqliteApiKeyRepository(databases.sqlite())
+            return PostgresApiKeyRepository(databases.postgres())
 
-    yield make
-    for database in databases:
-        database.close()
+        yield make
 
 
 class TestApiKeyRepositoryContract:
@@ -90,9 +90,9 @@ class TestApiKeyRepositoryContract:
         repo.touch(key.id, T0)
 
     def test_a_duplicate_hash_is_refused(self, make_repo: RepoFactory) -> None:
-        """Two keys never share a hash (the SQLite column is UNIQUE)."""
+        """Two keys never share a hash (the SQL columns are UNIQUE)."""
         repo = make_repo()
         repo.add(_key(1))
-        with pytest.raises((ValueError, sqlite3.IntegrityError)):
+        with pytest.raises((ValueError, sqlite3.IntegrityError, psycopg.IntegrityError)):
             repo.add(attrs.evolve(_key(1), id="key-other"))
         assert ["key-1"] == [k.id for k in repo.list_for("owner-a")]

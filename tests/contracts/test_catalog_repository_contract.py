@@ -1,4 +1,4 @@
-"""The ``CatalogRepository`` contract, run against the in-memory and the SQLite adapter."""
+"""The ``CatalogRepository`` contract, run against the in-memory, SQLite and PostgreSQL adapters."""
 
 from __future__ import annotations
 
@@ -10,18 +10,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import attrs
+import psycopg
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from cropedly_adapters.memory import InMemoryCatalogRepository
+from cropedly_adapters.pg_catalog import PostgresCatalogRepository
 from cropedly_adapters.sqlite_catalog import SqliteCatalogRepository
 from cropedly_adapters.sqlite_db import Database
 from cropedly_core.catalog import CatalogImage, CatalogRepository, Quota
 from cropedly_core.errors import QuotaExceeded
 from cropedly_core.images.reference import ColourStats
 from cropedly_core.images.results import StoredImage
+from repo_databases import KINDS, RepositoryDatabases, machine_postgres
 
 RepoFactory = Callable[[], CatalogRepository]
 T0 = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -56,23 +59,21 @@ def without_seq(found: CatalogImage | None) -> CatalogImage | None:
     return None if found is None else attrs.evolve(found, seq=0)
 
 
-@pytest.fixture(scope="module", params=["memory", "sqlite"])
+@pytest.fixture(scope="module", params=KINDS)
 def make_repo(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RepoFactory]:
     """Builds a fresh, empty repository of one adapter kind on each call."""
-    databases: list[Database] = []
+    with RepositoryDatabases(request, tmp_path_factory) as databases:
 
-    def make() -> CatalogRepository:
-        if request.param == "memory":
-            return InMemoryCatalogRepository()
-        database = Database(tmp_path_factory.mktemp("catalog") / "catalog.sqlite3")
-        databases.append(database)
-        return SqliteCatalogRepository(database)
+        def make() -> CatalogRepository:
+            if request.param == "memory":
+                return InMemoryCatalogRepository()
+            if request.param == "sqlite":
+                return SqliteCatalogRepository(databases.sqlite())
+            return PostgresCatalogRepository(databases.postgres())
 
-    yield make
-    for database in databases:
-        database.close()
+        yield make
 
 
 class TestCatalogRepositoryContract:
@@ -230,7 +231,7 @@ class TestCatalogRepositoryContract:
         """A batch reusing a stored id is refused and leaves no new entry behind."""
         repo = make_repo()
         repo.add_many(ANN, [entry("a1")], ROOMY)
-        with pytest.raises((ValueError, sqlite3.IntegrityError)):
+        with pytest.raises((ValueError, sqlite3.IntegrityError, psycopg.IntegrityError)):
             repo.add_many(ANN, [entry("a2"), entry("a1")], ROOMY)
         assert None is repo.get("a2")
         assert (1, 100) == repo.usage(ANN)
@@ -332,8 +333,21 @@ class SqliteCatalogRepositoryMachine(CatalogRepositoryMachine):
         self._folder.cleanup()
 
 
+class PostgresCatalogRepositoryMachine(CatalogRepositoryMachine):
+    def make_repo(self) -> CatalogRepository:
+        self._pg = machine_postgres()
+        return PostgresCatalogRepository(self._pg)
+
+    def teardown(self) -> None:
+        self._pg.close()
+
+
 _STATEFUL = settings(max_examples=25, stateful_step_count=20, deadline=None)
 TestInMemoryCatalogRepositoryStateful = InMemoryCatalogRepositoryMachine.TestCase
 TestInMemoryCatalogRepositoryStateful.settings = _STATEFUL
 TestSqliteCatalogRepositoryStateful = SqliteCatalogRepositoryMachine.TestCase
 TestSqliteCatalogRepositoryStateful.settings = _STATEFUL
+TestPostgresCatalogRepositoryStateful = pytest.mark.usefixtures("postgres_machines")(
+    PostgresCatalogRepositoryMachine.TestCase
+)
+TestPostgresCatalogRepositoryStateful.settings = _STATEFUL

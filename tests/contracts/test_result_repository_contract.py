@@ -1,4 +1,4 @@
-"""The ``ResultRepository`` contract, run against the in-memory and the SQLite adapter."""
+"""The ``ResultRepository`` contract, run against the in-memory, SQLite and PostgreSQL adapters."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ import attrs
 import pytest
 
 from cropedly_adapters.memory import InMemoryResultRepository
+from cropedly_adapters.pg_db import PostgresDatabase
+from cropedly_adapters.pg_results import PostgresResultRepository
 from cropedly_adapters.sqlite_db import Database
 from cropedly_adapters.sqlite_results import SqliteResultRepository
 from cropedly_core.images.results import ResultRepository, StoredImage
+from repo_databases import KINDS, RepositoryDatabases
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -35,23 +38,21 @@ def result(n: int, expires_in: timedelta = 24 * HOUR, owner: str = "u1") -> Stor
     )
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=KINDS)
 def make_repo(
-    request: pytest.FixtureRequest, tmp_path: Path
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Callable[[], ResultRepository]]:
-    """Builds a fresh, empty repository of one adapter kind (SQLite on a tmp file)."""
-    databases: list[Database] = []
+    """Builds a fresh, empty repository of one adapter kind on each call."""
+    with RepositoryDatabases(request, tmp_path_factory) as databases:
 
-    def make() -> ResultRepository:
-        if request.param == "memory":
-            return InMemoryResultRepository()
-        database = Database(tmp_path / f"results-{len(databases)}.sqlite3")
-        databases.append(database)
-        return SqliteResultRepository(database)
+        def make() -> ResultRepository:
+            if request.param == "memory":
+                return InMemoryResultRepository()
+            if request.param == "sqlite":
+                return SqliteResultRepository(databases.sqlite())
+            return PostgresResultRepository(databases.postgres())
 
-    yield make
-    for database in databases:
-        database.close()
+        yield make
 
 
 @pytest.fixture
@@ -127,5 +128,17 @@ class TestResultRepositoryContract:
         second = Database(path)
         try:
             assert result(7) == SqliteResultRepository(second).get(result(7).id)
+        finally:
+            second.close()
+
+    def test_postgres_survives_reopening(self, postgres_url: str) -> None:
+        """Results written through one pool are read by the next; migrating again is a no-op."""
+        first = PostgresDatabase(postgres_url)
+        PostgresResultRepository(first).add_many([result(7)])
+        first.close()
+        second = PostgresDatabase(postgres_url)
+        try:
+            assert result(7) == PostgresResultRepository(second).get(result(7).id)
+            assert first.version == second.version
         finally:
             second.close()

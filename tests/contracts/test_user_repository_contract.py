@@ -1,4 +1,4 @@
-"""The ``UserRepository`` contract, run against the in-memory and the SQLite adapter."""
+"""The ``UserRepository`` contract, run against the in-memory, SQLite and PostgreSQL adapters."""
 
 from __future__ import annotations
 
@@ -19,11 +19,13 @@ from hypothesis.stateful import (
 )
 
 from cropedly_adapters.memory import InMemoryUserRepository
+from cropedly_adapters.pg_users import PostgresUserRepository
 from cropedly_adapters.sqlite_db import Database
 from cropedly_adapters.sqlite_users import SqliteUserRepository
 from cropedly_core.errors import EmailTaken, UserNotFound
 from cropedly_core.ports import UserRepository
 from cropedly_core.users import Plan, User, normalise_email
+from repo_databases import KINDS, RepositoryDatabases, machine_postgres
 from strategies import colliding_emails, created_ats, names, plans, users
 
 RepoFactory = Callable[[], UserRepository]
@@ -41,23 +43,21 @@ def _user(n: int, email: str, created_at: datetime = T0) -> User:
     )
 
 
-@pytest.fixture(scope="module", params=["memory", "sqlite"])
+@pytest.fixture(scope="module", params=KINDS)
 def make_repo(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RepoFactory]:
     """Builds a fresh, empty repository of one adapter kind on each call."""
-    databases: list[Database] = []
+    with RepositoryDatabases(request, tmp_path_factory) as databases:
 
-    def make() -> UserRepository:
-        if request.param == "memory":
-            return InMemoryUserRepository()
-        database = Database(tmp_path_factory.mktemp("users") / "users.sqlite3")
-        databases.append(database)
-        return SqliteUserRepository(database)
+        def make() -> UserRepository:
+            if request.param == "memory":
+                return InMemoryUserRepository()
+            if request.param == "sqlite":
+                return SqliteUserRepository(databases.sqlite())
+            return PostgresUserRepository(databases.postgres())
 
-    yield make
-    for database in databases:
-        database.close()
+        yield make
 
 
 class TestUserRepositoryContract:
@@ -255,8 +255,21 @@ class SqliteUserRepositoryMachine(UserRepositoryMachine):
         self._folder.cleanup()
 
 
+class PostgresUserRepositoryMachine(UserRepositoryMachine):
+    def make_repo(self) -> UserRepository:
+        self._pg = machine_postgres()
+        return PostgresUserRepository(self._pg)
+
+    def teardown(self) -> None:
+        self._pg.close()
+
+
 _STATEFUL = settings(max_examples=25, stateful_step_count=20, deadline=None)
 TestInMemoryUserRepositoryStateful = InMemoryUserRepositoryMachine.TestCase
 TestInMemoryUserRepositoryStateful.settings = _STATEFUL
 TestSqliteUserRepositoryStateful = SqliteUserRepositoryMachine.TestCase
 TestSqliteUserRepositoryStateful.settings = _STATEFUL
+TestPostgresUserRepositoryStateful = pytest.mark.usefixtures("postgres_machines")(
+    PostgresUserRepositoryMachine.TestCase
+)
+TestPostgresUserRepositoryStateful.settings = _STATEFUL
