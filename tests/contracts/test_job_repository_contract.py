@@ -1,19 +1,19 @@
-"""The ``JobRepository`` contract, run against the in-memory and the SQLite adapter."""
+"""The ``JobRepository`` contract, run against the in-memory, SQLite and PostgreSQL adapters."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import attrs
 import pytest
 
 from cropedly_adapters.memory import InMemoryJobRepository
-from cropedly_adapters.sqlite_db import Database
+from cropedly_adapters.pg_jobs import PostgresJobRepository
 from cropedly_adapters.sqlite_jobs import SqliteJobRepository
 from cropedly_core.errors import NotFound
 from cropedly_core.images.jobs import Job, JobRepository, JobStatus
+from repo_databases import KINDS, RepositoryDatabases
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -31,22 +31,20 @@ def job(n: int, expires_in: timedelta = 24 * HOUR) -> Job:
     )
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=KINDS)
 def make_repo(
-    request: pytest.FixtureRequest, tmp_path: Path
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Callable[[], JobRepository]]:
-    databases: list[Database] = []
+    with RepositoryDatabases(request, tmp_path_factory) as databases:
 
-    def make() -> JobRepository:
-        if request.param == "memory":
-            return InMemoryJobRepository()
-        database = Database(tmp_path / f"jobs-{len(databases)}.sqlite3")
-        databases.append(database)
-        return SqliteJobRepository(database)
+        def make() -> JobRepository:
+            if request.param == "memory":
+                return InMemoryJobRepository()
+            if request.param == "sqlite":
+                return SqliteJobRepository(databases.sqlite())
+            return PostgresJobRepository(databases.postgres())
 
-    yield make
-    for database in databases:
-        database.close()
+        yield make
 
 
 @pytest.fixture

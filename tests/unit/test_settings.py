@@ -53,6 +53,10 @@ BAD = [
     ("CROPEDLY_IMAGE_QUEUE", "rabbit", "one of local, redis"),
     ("CROPEDLY_QUEUE_WAIT_SECONDS", "0", "from 1 to 3600"),
     ("CROPEDLY_WEBHOOK_ALLOW_PRIVATE", "maybe", "true or false"),
+    ("CROPEDLY_DATABASE_URL", "mysql://root:pw@db/app", "postgresql://"),
+    ("CROPEDLY_DATABASE_URL", "/srv/cropedly.sqlite3", "postgresql://"),
+    ("CROPEDLY_DATABASE_POOL_SIZE", "0", "from 1 to 1000"),
+    ("CROPEDLY_DATABASE_POOL_TIMEOUT", "never", "a number"),
 ]
 
 
@@ -207,3 +211,20 @@ def test_s3_options_come_from_the_settings_only_for_s3_urls() -> None:
     # Without a key pair, botocore's own chain (AWS_* variables, profiles, roles) applies.
     assert {} == blob_storage_options(Settings(blob_url="s3://bucket"))
     assert {} == blob_storage_options(Settings(s3_endpoint_url="https://minio.example"))
+
+
+def test_a_bad_database_url_is_not_echoed() -> None:
+    """The URL may hold the password: the error names the variable, never the value."""
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env({"CROPEDLY_DATABASE_URL": "mysql://root:hunter2@db/app"})
+    assert "hunter2" not in str(error.value)
+
+
+def test_the_database_address_is_redacted() -> None:
+    """Logs get scheme, user, host, port and database; not the password, not in repr either."""
+    settings = Settings.from_env(
+        {"CROPEDLY_DATABASE_URL": "postgresql://app:hunter2@db.internal:6432/cropedly?sslmode=require"}
+    )
+    assert "postgresql://app@db.internal:6432/cropedly" == settings.database_address
+    assert "hunter2" not in repr(settings)
+    assert Settings(data_dir="/srv/c").database_address.endswith("cropedly.sqlite3")

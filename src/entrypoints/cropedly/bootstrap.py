@@ -32,6 +32,12 @@ from cropedly_adapters.memory import (
     InMemoryUserRepository,
 )
 from cropedly_adapters.outbox_mailer import OutboxMailer
+from cropedly_adapters.pg_api_keys import PostgresApiKeyRepository
+from cropedly_adapters.pg_catalog import PostgresCatalogRepository
+from cropedly_adapters.pg_db import PostgresDatabase
+from cropedly_adapters.pg_jobs import PostgresJobRepository
+from cropedly_adapters.pg_results import PostgresResultRepository
+from cropedly_adapters.pg_users import PostgresUserRepository
 from cropedly_adapters.process_workers import ProcessWorkers
 from cropedly_adapters.redis_limits import (
     RedisAttemptLog,
@@ -414,15 +420,59 @@ def _assemble(
     )
 
 
+@attrs.frozen
+class Repositories:
+    """The persisted state, on one database, and how to close it."""
+
+    users: UserRepository
+    results: ResultRepository
+    catalog: CatalogRepository
+    api_keys: ApiKeyRepository
+    jobs: JobRepository
+    close: Callable[[], None]
+
+
+def open_repositories(settings: Settings) -> Repositories:
+    """PostgreSQL when ``CROPEDLY_DATABASE_URL`` is set, else the SQLite file in the data folder.
+
+    Either runs its migrations first. An unreachable PostgreSQL raises
+    ``DatabaseUnavailable`` (an ``OSError``, one line without the password).
+    """
+    if settings.database_url:
+        pg = PostgresDatabase(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            pool_timeout=settings.database_pool_timeout,
+        )
+        log.debug("database: PostgreSQL at %s, schema version %d", pg.address, pg.version)
+        return Repositories(
+            users=PostgresUserRepository(pg),
+            results=PostgresResultRepository(pg),
+            catalog=PostgresCatalogRepository(pg),
+            api_keys=PostgresApiKeyRepository(pg),
+            jobs=PostgresJobRepository(pg),
+            close=pg.close,
+        )
+    sqlite = Database(settings.database_path)
+    return Repositories(
+        users=SqliteUserRepository(sqlite),
+        results=SqliteResultRepository(sqlite),
+        catalog=SqliteCatalogRepository(sqlite),
+        api_keys=SqliteApiKeyRepository(sqlite),
+        jobs=SqliteJobRepository(sqlite),
+        close=sqlite.close,
+    )
+
+
 def build_services(settings: Settings, *, start_workers: bool = True) -> Services:
-    """The production wiring: SQLite, argon2id, Ed25519 JWTs, files under the data folder.
+    """The production wiring: SQLite or PostgreSQL, argon2id, Ed25519 JWTs, blobs by settings.
 
     ``start_workers=False`` runs images on a thread instead of worker processes
     (the CLI's one-shot commands).
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    database = Database(settings.database_path)
-    closers: list[Callable[[], None]] = [database.close]
+    repositories = open_repositories(settings)
+    closers: list[Callable[[], None]] = [repositories.close]
     workers: ImageWorkers
     if start_workers and settings.image_queue is QueueKind.REDIS:
         # Imported here: only a server on the queue needs Celery.
@@ -456,19 +506,19 @@ def build_services(settings: Settings, *, start_workers: bool = True) -> Service
         settings,
         clock=clock,
         ids=RandomIds(),
-        users=SqliteUserRepository(database),
+        users=repositories.users,
         hasher=Argon2PasswordHasher(),
         tokens=JwtTokens(
             load_or_create_keys(settings.keys_dir), settings.jwt_issuer, settings.jwt_audience
         ),
         workers=workers,
         blobs=FsspecBlobStore(settings.blobs, blob_storage_options(settings)),
-        results=SqliteResultRepository(database),
-        catalog_images=SqliteCatalogRepository(database),
+        results=repositories.results,
+        catalog_images=repositories.catalog,
         links=link_signer(settings),
         mail=mailer(settings),
-        api_keys=SqliteApiKeyRepository(database),
-        jobs=SqliteJobRepository(database),
+        api_keys=repositories.api_keys,
+        jobs=repositories.jobs,
         webhook_key=load_webhook_key(settings.keys_dir),
         closers=closers,
         mail_note=describe_mail(settings),

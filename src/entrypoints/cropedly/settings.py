@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import attrs
 import cattrs
@@ -155,6 +156,26 @@ def _redis_url(_: Any, attribute: attrs.Attribute[Any], value: str) -> None:
         )
 
 
+def _database_url(_: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+    # The value is never echoed: it may hold the database password.
+    if value and urlsplit(value).scheme not in ("postgresql", "postgres"):
+        raise SettingsError(
+            f"{_variable(attribute.name)}: must be empty (the embedded SQLite database) "
+            "or a postgresql://user:password@host:port/database URL."
+        )
+
+
+def redact_url(url: str) -> str:
+    """A database URL for logs: scheme, user, host, port and path; never the password."""
+    parts = urlsplit(url)
+    user = f"{parts.username}@" if parts.username else ""
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a non-numeric port: libpq will say so when connecting
+        port = ""
+    return f"{parts.scheme}://{user}{parts.hostname or ''}{port}{parts.path}"
+
+
 POSITIVE = _at_least(1)
 
 
@@ -164,6 +185,10 @@ class Settings:
 
     Attributes:
         data_dir: where the SQLite database, keys and (by default) blobs live.
+        database_url: empty for the embedded SQLite database under ``data_dir``, or a
+            ``postgresql://`` URL (never logged whole, not in repr).
+        database_pool_size: connections each process keeps to PostgreSQL at most.
+        database_pool_timeout: seconds a request waits for a free connection.
         host: interface ``cropedly serve`` binds to.
         port: TCP port.
         workers: uvicorn worker processes.
@@ -233,6 +258,9 @@ class Settings:
     """
 
     data_dir: Path = attrs.field(default=Path("data"), converter=Path)
+    database_url: str = attrs.field(default="", validator=_database_url, repr=False)
+    database_pool_size: int = attrs.field(default=10, validator=_at_least(1, 1000))
+    database_pool_timeout: float = attrs.field(default=10.0, validator=_at_least(0.1, 600))
     host: str = "127.0.0.1"
     port: int = attrs.field(default=8000, validator=_at_least(1, 65535))
     workers: int = attrs.field(default=1, validator=_at_least(1, 64))
@@ -318,6 +346,11 @@ class Settings:
     @property
     def database_path(self) -> Path:
         return self.data_dir / "cropedly.sqlite3"
+
+    @property
+    def database_address(self) -> str:
+        """Where the database is, for logs: the SQLite file or the redacted URL."""
+        return redact_url(self.database_url) if self.database_url else str(self.database_path)
 
     @property
     def keys_dir(self) -> Path:

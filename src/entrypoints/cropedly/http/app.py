@@ -149,6 +149,7 @@ def create_app(
         log.info("cropedly %s ready", cropedly.__version__)
         log.log(*services.mail_note)
         log.log(*services.limits_note)
+        log.info("database: %s", services.settings.database_address)  # password redacted
         purger = asyncio.create_task(_purge_periodically(services))
         try:
             yield
