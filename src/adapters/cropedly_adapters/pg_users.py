@@ -58,23 +58,25 @@ class PostgresUserRepository:
             raise
 
     def with_origin(self, origin: str) -> list[User]:
-        return self._many(
+        return _fetch(
+            self._database,
             f"{_SELECT} WHERE u.id IN (SELECT user_id FROM user_domains WHERE origin = %s)"  # noqa: S608 - fixed text
             " ORDER BY u.created_at, u.id",
             [origin],
         )
 
     def list(self) -> list[User]:
-        return self._many(f"{_SELECT} ORDER BY u.created_at, u.id", [])
+        return _fetch(self._database, f"{_SELECT} ORDER BY u.created_at, u.id", [])
 
     def _one(self, sql: str, value: str) -> User | None:
-        found = self._many(sql, [value])
+        found = _fetch(self._database, sql, [value])
         return found[0] if found else None
 
-    def _many(self, sql: str, values: list[Any]) -> list[User]:
-        with self._database.transaction() as conn:
-            rows = conn.execute(sql, values).fetchall()
-        return [_user(r) for r in rows]
+
+def _fetch(database: PostgresDatabase, sql: str, values: list[Any]) -> list[User]:
+    with database.transaction() as conn:
+        rows = conn.execute(sql, values).fetchall()
+    return [_user(r) for r in rows]
 
 
 def _values(user: User) -> list[Any]:
