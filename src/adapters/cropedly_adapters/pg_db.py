@@ -209,7 +209,7 @@ class PostgresDatabase:
     def ping(self) -> bool:
         """True when a pooled connection answers ``SELECT 1`` (the readiness check)."""
         try:
-            with self.transaction() as conn:
+            with self._pool.connection() as conn:
                 conn.execute("SELECT 1")
         except (psycopg.Error, PoolTimeout):
             return False

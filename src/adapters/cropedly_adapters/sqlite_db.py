@@ -124,12 +124,36 @@ def _m5_jobs(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX jobs_expires_at ON jobs (expires_at)")
 
 
+def _m6_user_domains(db: sqlite_utils.Database) -> None:
+    """Registered origins move from a JSON column to rows, indexed by origin.
+
+    Finding the accounts of an origin (every CORS preflight and embedded call)
+    becomes an index lookup instead of a scan of every account's JSON.
+    """
+    db.execute(
+        """
+        CREATE TABLE user_domains (
+            user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+            origin TEXT NOT NULL,
+            PRIMARY KEY (user_id, origin)
+        )
+        """
+    )
+    db.execute("CREATE INDEX user_domains_origin ON user_domains (origin)")
+    db.execute(
+        "INSERT INTO user_domains (user_id, origin)"
+        " SELECT users.id, json_each.value FROM users, json_each(users.origins)"
+    )
+    db.execute("ALTER TABLE users DROP COLUMN origins")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m1_users,
     _m2_results,
     _m3_catalog,
     _m4_api_keys,
     _m5_jobs,
+    _m6_user_domains,
 ]
 
 

@@ -1,4 +1,4 @@
-"""``UserRepository`` on SQLite through sqlite-utils."""
+"""``UserRepository`` on SQLite through sqlite-utils; origins live in ``user_domains``."""
 
 from __future__ import annotations
 
@@ -7,9 +7,17 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
+import sqlite_utils
+
 from cropedly_adapters.sqlite_db import Database
 from cropedly_core.errors import EmailTaken, UserNotFound
 from cropedly_core.users import Plan, Role, User
+
+# Every column of a user, and its origins as a JSON array.
+_SELECT = (
+    "SELECT users.*, (SELECT json_group_array(origin) FROM user_domains"
+    " WHERE user_domains.user_id = users.id) AS origins FROM users"
+)
 
 
 class SqliteUserRepository:
@@ -20,33 +28,35 @@ class SqliteUserRepository:
         try:
             with self._database.transaction() as db:
                 db.table("users").insert(_row(user))
+                _set_origins(db, user)
         except sqlite3.IntegrityError as exc:
             raise EmailTaken("An account with this e-mail already exists.") from exc
 
     def get(self, user_id: str) -> User | None:
-        return self._one("SELECT * FROM users WHERE id = ?", user_id)
+        return self._one(f"{_SELECT} WHERE id = ?", user_id)
 
     def get_by_email(self, email: str) -> User | None:
-        return self._one("SELECT * FROM users WHERE email = ?", email)
+        return self._one(f"{_SELECT} WHERE email = ?", email)
 
     def update(self, user: User) -> None:
         try:
             with self._database.transaction() as db:
                 cursor = db.execute(
                     "UPDATE users SET email=?, name=?, plan=?, password_hash=?, created_at=?,"
-                    " token_version=?, roles=?, origins=? WHERE id=?",
+                    " token_version=?, roles=? WHERE id=?",
                     [*list(_row(user).values())[1:], user.id],
                 )
                 if cursor.rowcount == 0:
                     raise UserNotFound("No such account.")
+                db.execute("DELETE FROM user_domains WHERE user_id = ?", [user.id])
+                _set_origins(db, user)
         except sqlite3.IntegrityError as exc:
             raise EmailTaken("An account with this e-mail already exists.") from exc
 
     def with_origin(self, origin: str) -> list[User]:
         with self._database.locked() as db:
             rows = db.execute_returning_dicts(
-                "SELECT * FROM users WHERE EXISTS"
-                " (SELECT 1 FROM json_each(users.origins) WHERE json_each.value = ?)"
+                f"{_SELECT} WHERE id IN (SELECT user_id FROM user_domains WHERE origin = ?)"  # noqa: S608 - fixed text
                 " ORDER BY created_at, id",
                 [origin],
             )
@@ -54,7 +64,7 @@ class SqliteUserRepository:
 
     def list(self) -> list[User]:
         with self._database.locked() as db:
-            rows = db.execute_returning_dicts("SELECT * FROM users ORDER BY created_at, id")
+            rows = db.execute_returning_dicts(f"{_SELECT} ORDER BY created_at, id")
         return [_user(r) for r in rows]
 
     def _one(self, sql: str, value: str) -> User | None:
@@ -73,8 +83,15 @@ def _row(user: User) -> dict[str, Any]:
         "created_at": user.created_at.isoformat(),
         "token_version": user.token_version,
         "roles": json.dumps(sorted(r.value for r in user.roles)),
-        "origins": json.dumps(sorted(user.origins)),
     }
+
+
+def _set_origins(db: sqlite_utils.Database, user: User) -> None:
+    if user.origins:
+        db.conn.executemany(
+            "INSERT INTO user_domains (user_id, origin) VALUES (?, ?)",
+            [(user.id, origin) for origin in sorted(user.origins)],
+        )
 
 
 def _user(row: dict[str, Any]) -> User:
