@@ -132,11 +132,14 @@ def test_a_lost_server_is_overloaded_then_recovers(postgres: Postgres) -> None:
         with pytest.raises(Overloaded) as refused:
             users.list()
         assert 0 < refused.value.retry_after
+        with pytest.raises(DatabaseUnavailable, match="does not answer"):
+            database.ping()  # the readiness check
         postgres.psql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         deadline = time.monotonic() + 30
         while True:
             try:
                 assert [] == users.list()
+                database.ping()
                 break
             except Overloaded:
                 if time.monotonic() > deadline:

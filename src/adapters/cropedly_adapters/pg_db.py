@@ -206,14 +206,19 @@ class PostgresDatabase:
                 UNAVAILABLE_RETRY_AFTER, "The database is unreachable; try again shortly."
             ) from exc
 
-    def ping(self) -> bool:
-        """True when a pooled connection answers ``SELECT 1`` (the readiness check)."""
+    def ping(self) -> None:
+        """Raise ``DatabaseUnavailable`` unless a pooled connection answers now (readiness).
+
+        Bounded by the pool timeout; the pool's checkout check has already replaced a
+        stale connection, so a failure here means the server cannot serve.
+        """
         try:
             with self._pool.connection() as conn:
                 conn.execute("SELECT 1")
-        except (psycopg.Error, PoolTimeout):
-            return False
-        return True
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise DatabaseUnavailable(
+                f"PostgreSQL at {self.address} does not answer: {_reason(exc)}"
+            ) from None
 
     def close(self) -> None:
         self._pool.close()
