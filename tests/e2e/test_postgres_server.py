@@ -63,6 +63,13 @@ def test_serve_and_cli_on_postgres(postgres_url: str, tmp_path: Path) -> None:
     assert (1, 1, 1, 1) == tuple(
         _count(postgres_url, t) for t in ("users", "user_domains", "results", "catalog_images")
     )
+    # The other data commands run on the same database.
+    purged = cropedly(env, "purge")
+    assert 0 == purged.returncode, purged.stderr
+    assert "purged 0 expired result(s)" in purged.stdout  # the result is a day from expiry
+    plan = cropedly(env, "users", "set-plan", "--email", EMAIL, "--plan", "pro")
+    assert 0 == plan.returncode, plan.stderr
+    assert "pro" in next(ln for ln in cropedly(env, "users", "list").stdout.splitlines() if EMAIL in ln)
     # Nothing went to the embedded database.
     assert not (Path(env["CROPEDLY_DATA_DIR"]) / "cropedly.sqlite3").exists()
     assert "Traceback" not in log
