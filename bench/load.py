@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -116,6 +117,7 @@ class Outcome:
     seconds: float
     latencies_ms: list[float]
     errors: int
+    kinds: Counter[str] = field(default_factory=Counter)  # what the errors were
 
     @property
     def requests(self) -> int:
@@ -129,9 +131,10 @@ class Outcome:
 
         rate = self.requests / self.seconds
         error_rate = self.errors / self.requests if self.requests else 0.0
+        kinds = ", ".join(f"{n} x {kind}" for kind, n in self.kinds.most_common())
         return (
             f"| {self.scenario} | {self.concurrency} | {self.requests} | {rate:.1f} | "
-            f"{pct(50):.0f} | {pct(99):.0f} | {error_rate:.1%} |"
+            f"{pct(50):.0f} | {pct(99):.0f} | {error_rate:.1%}{f' ({kinds})' if kinds else ''} |"
         )
 
 
@@ -164,6 +167,7 @@ async def drive(base: str, scenario: Scenario, seconds: float) -> Outcome:
     """``concurrency`` loops sending one request after the other until time is up."""
     latencies: list[float] = []
     errors = 0
+    kinds: Counter[str] = Counter()
     limits = httpx.Limits(max_connections=scenario.concurrency)
     async with httpx.AsyncClient(base_url=base, timeout=120.0, limits=limits) as client:
         start = time.perf_counter()
@@ -175,17 +179,23 @@ async def drive(base: str, scenario: Scenario, seconds: float) -> Outcome:
                 sent = time.perf_counter()
                 try:
                     response = await scenario.send(client)  # type: ignore[misc]
-                    ok = response.status_code == scenario.expected
-                except httpx.TransportError:
-                    ok = False
-                if ok:
+                except httpx.TransportError as exc:
+                    errors += 1
+                    kinds[type(exc).__name__] += 1
+                    continue
+                if response.status_code == scenario.expected:
                     latencies.append((time.perf_counter() - sent) * 1000)
                 else:
                     errors += 1
+                    try:
+                        problem = str(response.json().get("type", ""))
+                    except ValueError:  # not a problem document
+                        problem = ""
+                    kinds[f"{response.status_code} {problem.rsplit('/', 1)[-1]}".strip()] += 1
 
         await asyncio.gather(*(loop() for _ in range(scenario.concurrency)))
         elapsed = time.perf_counter() - start
-    return Outcome(scenario.name, scenario.concurrency, elapsed, latencies, errors)
+    return Outcome(scenario.name, scenario.concurrency, elapsed, latencies, errors, kinds)
 
 
 def prepare(base: str, env: dict[str, str]) -> str:
@@ -233,7 +243,8 @@ def run(configuration: Configuration, seconds: float) -> list[Outcome]:
         }
         if configuration.beside is not None:
             env.update(configuration.beside(stack, env))
-        with serving(env) as base:
+        # Long: the queue workers load the models beside the server on the same cores.
+        with serving(env, startup_seconds=180) as base:
             token = prepare(base, env)
             return [asyncio.run(drive(base, s, seconds)) for s in scenarios(token)]
 
@@ -278,6 +289,10 @@ def main() -> None:
         "transport error. The per-minute rate limit is raised for the run.\n\n"
         "Login runs argon2id (19 MiB, t=2) on every call by design, so it is bound by\n"
         "the cores; enhance by the image workers; the listing by one HTTP worker.\n\n"
+        "The queue configuration runs Redis and both `cropedly worker` processes on the\n"
+        "same cores as the server and the driver: it shows the queue's overhead on one\n"
+        "machine, not what more machines add. With a load average above the number of\n"
+        "CPUs, every figure here is a lower bound.\n\n"
         + "\n".join(sections)
     )
 

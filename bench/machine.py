@@ -31,7 +31,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(env: dict[str, str]) -> Iterator[str]:
+def serving(env: dict[str, str], startup_seconds: float = 30) -> Iterator[str]:
     """``cropedly serve`` on a free loopback port until the block ends; yields its base URL."""
     port = free_port()
     server = subprocess.Popen(
@@ -42,7 +42,7 @@ def serving(env: dict[str, str]) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + startup_seconds
         while True:
             try:
                 if httpx.get(f"{base}/health", timeout=1).status_code == 200:
