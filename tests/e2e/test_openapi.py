@@ -266,9 +266,16 @@ class TestProblemSchema:
         assert "object" == problem["type"]
         assert {"type", "title", "status", "detail"} == set(problem["required"])
         properties = problem["properties"]
-        assert {"type", "title", "status", "detail", "instance", "errors", "requiredPlan"} == set(
-            properties
-        )
+        assert {
+            "type",
+            "title",
+            "status",
+            "detail",
+            "instance",
+            "errors",
+            "requiredPlan",
+            "requestId",
+        } == set(properties)
         assert "integer" == properties["status"]["type"]
         item = properties["errors"]["items"]
         assert "array" == properties["errors"]["type"]

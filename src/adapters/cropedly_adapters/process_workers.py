@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import multiprocessing
 import queue
@@ -29,6 +30,7 @@ from multiprocessing.context import SpawnContext
 from multiprocessing.process import BaseProcess
 from types import TracebackType
 
+from cropedly_adapters.request_context import request_id
 from cropedly_core.errors import ImageRejected, Overloaded
 from cropedly_core.images.model import EnhanceOptions, ImageLimits
 from cropedly_core.images.pipeline import EnhancementPipeline
@@ -37,17 +39,23 @@ from cropedly_core.images.service import JobResult, run_job
 log = logging.getLogger("cropedly.workers")
 
 PipelineFactory = Callable[[], EnhancementPipeline]
+# Run first in each worker process (picklable), e.g. to set up its logging.
+Initializer = Callable[[], None]
 _STARTUP_SECONDS = 120.0  # importing numpy, Pillow, OpenCV and loading the model
 _STOP_SECONDS = 5.0
 
 
-def _worker_main(conn: Connection, factory: PipelineFactory) -> None:
+def _worker_main(
+    conn: Connection, factory: PipelineFactory, initializer: Initializer | None = None
+) -> None:
     # The parent handles Ctrl-C and SIGTERM and shuts workers down in order, after the
     # images in flight: a SIGTERM sent to the whole group (systemd's default) must not
     # kill a worker under a request the server is still finishing. A parent that dies
     # without stopping them closes the pipe, and they exit on that.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if initializer is not None:
+        initializer()
     pipeline = factory()
     if not _reply(conn, ("ready",)):
         return
@@ -61,20 +69,27 @@ def _worker_main(conn: Connection, factory: PipelineFactory) -> None:
         # "I have it": dying before this is never the file's doing (see _Worker._send).
         if not _reply(conn, ("started",)):
             return
-        data, options = job
-        try:
-            reply: tuple[object, ...] = ("ok", run_job(pipeline, data, options))
-        except ImageRejected as exc:
-            reply = ("rejected", exc.slug, exc.detail)
-        except MemoryError:
-            reply = ("rejected", "too-many-pixels", "The image needs more memory than allowed.")
-        except Exception:
-            # Bytes a decoder chokes on in an unforeseen way are still the client's
-            # input: refuse the file, log the trace for us.
-            log.exception("image processing failed")
-            reply = ("rejected", "processing-failed", "The image could not be processed.")
+        data, options, rid = job
+        request_id.set(rid)  # this job's log lines name the request that sent it
+        reply = _run(pipeline, data, options)
         if not _reply(conn, reply):
             return
+
+
+def _run(pipeline: EnhancementPipeline, data: bytes, options: EnhanceOptions) -> tuple[object, ...]:
+    """One job in the worker: the reply to send back."""
+    log.debug("image job of %d bytes", len(data))
+    try:
+        return ("ok", run_job(pipeline, data, options))
+    except ImageRejected as exc:
+        return ("rejected", exc.slug, exc.detail)
+    except MemoryError:
+        return ("rejected", "too-many-pixels", "The image needs more memory than allowed.")
+    except Exception:
+        # Bytes a decoder chokes on in an unforeseen way are still the client's
+        # input: refuse the file, log the trace for us.
+        log.exception("image processing failed")
+        return ("rejected", "processing-failed", "The image could not be processed.")
 
 
 def _reply(conn: Connection, message: tuple[object, ...]) -> bool:
@@ -86,14 +101,24 @@ def _reply(conn: Connection, message: tuple[object, ...]) -> bool:
     return True
 
 
+# A job on the pipe: the file, its options, and the id of the request it serves.
+_Job = tuple[bytes, EnhanceOptions, str | None]
+
+
 class _ShuttingDown(Exception):
     """The pool was closed while a job waited for or ran on this worker."""
 
 
 class _Worker:
-    def __init__(self, context: SpawnContext, factory: PipelineFactory) -> None:
+    def __init__(
+        self,
+        context: SpawnContext,
+        factory: PipelineFactory,
+        initializer: Initializer | None = None,
+    ) -> None:
         self._context = context
         self._factory = factory
+        self._initializer = initializer
         self._conn: Connection | None = None
         self._process: BaseProcess | None = None
         self._ready = False
@@ -106,7 +131,10 @@ class _Worker:
     def start(self) -> None:
         parent, child = self._context.Pipe()
         process = self._context.Process(
-            target=_worker_main, args=(child, self._factory), daemon=True, name="cropedly-worker"
+            target=_worker_main,
+            args=(child, self._factory, self._initializer),
+            daemon=True,
+            name="cropedly-worker",
         )
         process.start()
         child.close()
@@ -169,16 +197,14 @@ class _Worker:
         conn.recv()
         self._ready = True
 
-    def _hand_over(
-        self, conn: Connection, job: tuple[bytes, EnhanceOptions], seconds: float
-    ) -> None:
+    def _hand_over(self, conn: Connection, job: _Job, seconds: float) -> None:
         if not self._ready:
             self._wait_ready(conn)
         conn.send(job)
         if not conn.poll(seconds) or conn.recv() != ("started",):
             raise EOFError("the worker did not confirm the job")
 
-    def _send(self, job: tuple[bytes, EnhanceOptions], seconds: float) -> Connection:
+    def _send(self, job: _Job, seconds: float) -> Connection:
         """Hand ``job`` to a live, started worker, which confirms it has it.
 
         Failing before that confirmation means the worker died before it read the
@@ -207,7 +233,7 @@ class _Worker:
         raise RuntimeError("no image worker could be started")
 
     def call(self, data: bytes, options: EnhanceOptions, seconds: float) -> JobResult:
-        conn = self._send((data, options), seconds)
+        conn = self._send((data, options, request_id.get()), seconds)
         try:
             if not conn.poll(seconds):
                 log.warning("image exceeded %.0f s; worker killed", seconds)
@@ -274,12 +300,13 @@ class ProcessWorkers:
         processes: int = 2,
         queue_limit: int = 32,
         seconds_per_image: float = ImageLimits().seconds_per_image,  # the one default
+        initializer: Initializer | None = None,
     ) -> None:
         context = multiprocessing.get_context("spawn")  # fork is unsafe in a threaded server
         self.processes = processes
         self.queue_limit = queue_limit
         self.seconds_per_image = seconds_per_image
-        self._workers = [_Worker(context, factory) for _ in range(processes)]
+        self._workers = [_Worker(context, factory, initializer) for _ in range(processes)]
         self._idle: queue.Queue[_Worker] = queue.Queue()
         for worker in self._workers:
             self._idle.put(worker)
@@ -322,7 +349,9 @@ class ProcessWorkers:
 
     async def _dispatch(self, data: bytes, options: EnhanceOptions) -> JobResult:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._threads, self._call, data, options)
+        # run_in_executor does not carry context variables: the request id goes along.
+        context = contextvars.copy_context()
+        return await loop.run_in_executor(self._threads, context.run, self._call, data, options)
 
     def _call(self, data: bytes, options: EnhanceOptions) -> JobResult:
         worker = self._idle.get()

@@ -11,6 +11,7 @@ from typing import Any
 
 import attrs
 
+from cropedly import logs
 from cropedly.settings import MailerKind, QueueKind, Settings, ToneKind, UpscalerKind
 from cropedly_adapters.argon2_hasher import Argon2PasswordHasher
 from cropedly_adapters.authlib_oidc import OidcProvider
@@ -492,6 +493,11 @@ def build_services(settings: Settings, *, start_workers: bool = True) -> Service
             processes=settings.image_workers,
             queue_limit=settings.queue_limit,
             seconds_per_image=settings.seconds_per_image,
+            # Workers log like the server (same format, request ids): resolved here,
+            # where "auto" still sees the server's stderr.
+            initializer=partial(
+                logs.configure, settings.log_level.value, logs.resolved(settings.log_format)
+            ),
         )
         closers.append(pool.close)
         workers = pool

@@ -199,6 +199,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> int:
     import uvicorn  # noqa: PLC0415 - only this command needs the server
 
     from cropedly.bootstrap import build_services  # noqa: PLC0415
+    from cropedly.logs import configure as configure_logs  # noqa: PLC0415
 
     # The factory runs in each worker process and reads its settings from the
     # environment, so the flags travel there.
@@ -207,6 +208,9 @@ def serve(host: str | None, port: int | None, workers: int | None) -> int:
     if port is not None:
         os.environ["CROPEDLY_PORT"] = str(port)
     settings = _data_settings(create=True, workers=workers)
+    # One log format for this process and every worker (cropedly.logs); uvicorn's
+    # own logging setup is skipped (log_config=None) so its records come to ours.
+    configure_logs(settings.log_level.value, settings.log_format)
     # Create keys and run migrations once, before the workers race to do it; and clean
     # what a crash (SIGKILL, power loss) left half-done, before anything new is written.
     services = build_services(settings, start_workers=False)
@@ -224,6 +228,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> int:
         loop="uvloop",
         http="httptools",
         log_level=settings.log_level.lower(),
+        log_config=None,
         proxy_headers=True,
         server_header=False,
         # SIGTERM: stop accepting, let requests in flight finish (an enhance included),

@@ -69,6 +69,12 @@ class LogLevel(enum.StrEnum):
     ERROR = "ERROR"
 
 
+class LogFormat(enum.StrEnum):
+    AUTO = "auto"  # text on a terminal, JSON lines otherwise
+    TEXT = "text"
+    JSON = "json"
+
+
 def _variable(name: str) -> str:
     return f"{PREFIX}{name.upper()}"
 
@@ -141,6 +147,10 @@ def _webhook_allow_private(value: object) -> bool:
 
 def _log_level(value: object) -> LogLevel:
     return _member(LogLevel, "log_level", value)
+
+
+def _log_format(value: object) -> LogFormat:
+    return _member(LogFormat, "log_format", value)
 
 
 def _url(_: Any, attribute: attrs.Attribute[Any], value: str) -> None:
@@ -241,6 +251,7 @@ class Settings:
         smtp_password: password of that login.
         smtp_security: ``none``, ``starttls`` or ``tls``.
         log_level: ``DEBUG``, ``INFO``, ``WARNING`` or ``ERROR``.
+        log_format: ``auto`` (text on a terminal, else JSON lines), ``text`` or ``json``.
         google_issuer: issuer URL of the OpenID provider behind "Sign in with Google"
             (discovery at ``<issuer>/.well-known/openid-configuration``).
         google_client_id: the OAuth client id; empty turns Google sign-in off.
@@ -311,6 +322,7 @@ class Settings:
     smtp_password: str = attrs.field(default="", repr=False)
     smtp_security: SmtpSecurity = attrs.field(default=SmtpSecurity.NONE, converter=_smtp_security)
     log_level: LogLevel = attrs.field(default=LogLevel.INFO, converter=_log_level)
+    log_format: LogFormat = attrs.field(default=LogFormat.AUTO, converter=_log_format)
     google_issuer: str = attrs.field(default="https://accounts.google.com", validator=_url)
     google_client_id: str = ""
     google_client_secret: str = attrs.field(default="", repr=False)

@@ -29,6 +29,7 @@ from cropedly.http.image_routes import IMAGE_ROUTES
 from cropedly.http.job_routes import JOB_ROUTES, AsyncJobs
 from cropedly.http.key_routes import ApiKeyController
 from cropedly.http.limits import rate_limit_headers
+from cropedly.http.observe import observe
 from cropedly.http.openapi import complete_openapi, docs_plugins, operation_id
 from cropedly.http.problems import EXCEPTION_HANDLERS
 from cropedly.http.views import Downloads, SignedUrls
@@ -180,6 +181,9 @@ def create_app(
             "user": Provide(provide_user, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        # Litestar's default would put its own handler and format on the root logger;
+        # cropedly.logs sets up the one format of the whole process instead.
+        logging_config=None,
         # Set explicitly: an app built another way (from_config) loses Litestar's default
         # limit and then answers 500 to bodies; tests check both 413 and no 500.
         request_max_body_size=settings.max_request_bytes,
@@ -205,4 +209,6 @@ def create_app(
         ),
         debug=debug,
     )
+    # Outside Litestar's routing and exception handling: every request gets its id.
+    app.asgi_handler = observe(app.asgi_handler)
     return complete_openapi(app)  # error responses and the Problem schema

@@ -24,8 +24,8 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 ALLOW_METHODS = "GET, POST, DELETE, OPTIONS"
-ALLOW_HEADERS = "Authorization, Content-Type"
-EXPOSE_HEADERS = "Link, Retry-After, ETag, Content-Range, RateLimit, RateLimit-Policy"
+ALLOW_HEADERS = "Authorization, Content-Type, X-Request-Id"
+EXPOSE_HEADERS = "Link, Retry-After, ETag, Content-Range, RateLimit, RateLimit-Policy, X-Request-Id"
 MAX_AGE = "600"
 
 

@@ -520,6 +520,11 @@ def problem_schema() -> Schema:
                     },
                 ),
             ),
+            "requestId": Schema(
+                type=OpenAPIType.STRING,
+                description="The id of the request, as in its `X-Request-Id` response header "
+                "and the server's log lines: quote it when reporting a problem.",
+            ),
             "requiredPlan": Schema(
                 type=OpenAPIType.STRING,
                 enum=[plan.value for plan in Plan if plan is not Plan.FREE],

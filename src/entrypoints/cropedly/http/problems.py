@@ -9,6 +9,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from cropedly_adapters.request_context import request_id
 from cropedly_core.api_keys import InvalidApiKey, TooManyApiKeys
 from cropedly_core.domains import TooManyDomains
 from cropedly_core.errors import (
@@ -101,6 +102,11 @@ def problem(
 ) -> Response[dict[str, Any]]:
     body = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}
     body.update(extra)
+    # The id of this request (also in X-Request-Id and on its log lines): what a
+    # client quotes when it reports the error.
+    rid = request_id.get()
+    if rid is not None:
+        body["requestId"] = rid
     return Response(
         content=body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers or {}
     )
