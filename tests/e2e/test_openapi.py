@@ -57,6 +57,9 @@ CATALOG = "/images/v1/enterprise-resources/images"
 READABLE_IDS = {
     "getServiceInfo",
     "getHealth",
+    "getLiveness",
+    "getReadiness",
+    "getMetrics",
     "getJwks",
     "login",
     "register",
@@ -275,6 +278,7 @@ class TestProblemSchema:
             "errors",
             "requiredPlan",
             "requestId",
+            "checks",
         } == set(properties)
         assert "integer" == properties["status"]["type"]
         item = properties["errors"]["items"]
@@ -396,6 +400,15 @@ class World:
         self.pro = bearer(self.services, "pro@example.com", Plan.PRO)
         self.ent = bearer(self.services, "ent@example.com", Plan.ENTERPRISE)
         self.client: Client = TestClient(app=create_app(self.services))
+
+    def not_ready(self) -> Client:
+        """A readiness check that fails, as the database's does when its file is gone."""
+
+        def unreachable() -> None:
+            raise OSError("unable to open database file")
+
+        self.services.readiness.append(("database", unreachable))
+        return self.client
 
     def disk_full(self) -> World:
         self.blobs.full = self.users.full = self.keys.full = True
@@ -610,6 +623,10 @@ def download_probes(
 PROBES: list[tuple[str, int, Probe]] = [
     ("getServiceInfo", 200, lambda w: w.client.get("/")),
     ("getHealth", 200, lambda w: w.client.get("/health")),
+    ("getLiveness", 200, lambda w: w.client.get("/health/live")),
+    ("getReadiness", 200, lambda w: w.client.get("/health/ready")),
+    ("getReadiness", 503, lambda w: w.not_ready().get("/health/ready")),
+    ("getMetrics", 200, lambda w: w.client.get("/metrics")),
     ("getJwks", 200, lambda w: w.client.get("/.well-known/jwks.json")),
     ("login", 200, lambda w: w.post(LOGIN, files=GOOD_LOGIN)),
     *form_probes("login", LOGIN, GOOD_LOGIN),

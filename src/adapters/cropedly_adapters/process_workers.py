@@ -115,10 +115,12 @@ class _Worker:
         context: SpawnContext,
         factory: PipelineFactory,
         initializer: Initializer | None = None,
+        on_restart: Callable[[str], None] = lambda _: None,
     ) -> None:
         self._context = context
         self._factory = factory
         self._initializer = initializer
+        self._on_restart = on_restart
         self._conn: Connection | None = None
         self._process: BaseProcess | None = None
         self._ready = False
@@ -140,12 +142,19 @@ class _Worker:
         child.close()
         self._conn, self._process, self._ready = parent, process, False
 
-    def restart(self) -> None:
+    def restart(self, reason: str) -> None:
+        """Replace the process; ``reason`` goes to the restart hook (the metrics)."""
+        self._on_restart(reason)
         with self._lock:
             self.stop(kill=True)
             if self._closing:
                 raise _ShuttingDown
             self.start()
+
+    @property
+    def alive(self) -> bool:
+        process = self._process
+        return process is not None and process.is_alive()
 
     def close(self) -> None:
         """Stop for good; a job running on it ends in ``_ShuttingDown``, not a restart."""
@@ -187,7 +196,7 @@ class _Worker:
                 None if process is None else process.pid,
                 None if process is None else process.exitcode,
             )
-            self.restart()
+            self.restart("exited-idle")
         assert self._conn is not None  # start() always sets it
         return self._conn
 
@@ -217,7 +226,7 @@ class _Worker:
             try:
                 self._hand_over(conn, job, seconds)
             except TimeoutError:
-                self.restart()
+                self.restart("startup-timeout")
                 raise RuntimeError(
                     f"an image worker did not start within {_STARTUP_SECONDS:.0f} s"
                 ) from None
@@ -225,7 +234,7 @@ class _Worker:
                 if self._closing:
                     raise _ShuttingDown from None
                 log.warning("worker died before it got a job (%s); starting a new one", exc)
-                self.restart()
+                self.restart("died-before-job")
                 if attempt == 2:
                     break
             else:
@@ -237,7 +246,7 @@ class _Worker:
         try:
             if not conn.poll(seconds):
                 log.warning("image exceeded %.0f s; worker killed", seconds)
-                self.restart()
+                self.restart("timeout")
                 raise ImageRejected(
                     "processing-timeout", f"Processing took longer than {seconds:.0f} seconds."
                 )
@@ -246,7 +255,7 @@ class _Worker:
             if self._closing:  # the pool stopped the worker under this job
                 raise _ShuttingDown from None
             log.warning("worker died on an image; starting a new one")
-            self.restart()
+            self.restart("crash")
             raise ImageRejected(
                 "processing-failed", "The image crashed its decoder and was refused."
             ) from None
@@ -300,13 +309,18 @@ class ProcessWorkers:
         processes: int = 2,
         queue_limit: int = 32,
         seconds_per_image: float = ImageLimits().seconds_per_image,  # the one default
+        *,
         initializer: Initializer | None = None,
+        on_restart: Callable[[str], None] = lambda _: None,
     ) -> None:
+        """``on_restart(reason)`` is called whenever a worker process is replaced."""
         context = multiprocessing.get_context("spawn")  # fork is unsafe in a threaded server
         self.processes = processes
         self.queue_limit = queue_limit
         self.seconds_per_image = seconds_per_image
-        self._workers = [_Worker(context, factory, initializer) for _ in range(processes)]
+        self._workers = [
+            _Worker(context, factory, initializer, on_restart) for _ in range(processes)
+        ]
         self._idle: queue.Queue[_Worker] = queue.Queue()
         for worker in self._workers:
             self._idle.put(worker)
@@ -361,6 +375,36 @@ class ProcessWorkers:
             raise self._overloaded("The image workers are shutting down.") from None
         finally:
             self._idle.put(worker)
+
+    def check(self) -> None:
+        """Raise unless the pool can take work: open, and no worker found dead (readiness).
+
+        Idle workers found dead are replaced here, so that a probe heals a pool that a
+        load balancer has stopped sending work to; the probe still fails this once,
+        naming how many had exited. Busy workers are left to their dispatch thread.
+        """
+        if self._closed:
+            raise RuntimeError("the image workers are shut down")
+        taken: list[_Worker] = []
+        dead = 0
+        try:
+            while True:
+                try:
+                    taken.append(self._idle.get_nowait())
+                except queue.Empty:
+                    break
+            for worker in taken:
+                if not worker.alive:
+                    dead += 1
+                    log.warning("an idle image worker had exited; starting a new one")
+                    worker.restart("exited-idle")
+        except _ShuttingDown:
+            raise RuntimeError("the image workers are shut down") from None
+        finally:
+            for worker in taken:
+                self._idle.put(worker)
+        if dead:
+            raise RuntimeError(f"{dead} of {self.processes} image worker(s) had exited; replaced")
 
     def close(self) -> None:
         """Stop every worker in order; quiet, also when some have died already."""

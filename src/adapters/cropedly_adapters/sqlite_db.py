@@ -221,6 +221,7 @@ class Database:
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
         self.db = sqlite_utils.Database(conn)
+        self._path = str(path) if on_disk else None
         self._lock = threading.RLock()
         self.migrate()
         if on_disk:
@@ -248,6 +249,21 @@ class Database:
     @property
     def version(self) -> int:
         return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def ping(self) -> None:
+        """Raise unless the database file can be opened and read now (readiness).
+
+        A fresh connection, not the shared one: that one keeps a deleted, moved or
+        unmounted file open and would go on answering from it.
+        """
+        if self._path is None:
+            return
+        uri = f"{Path(self._path).resolve().as_uri()}?mode=rw"
+        conn = sqlite3.connect(uri, uri=True, timeout=2.0)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            conn.close()
 
     def migrate(self) -> None:
         """Apply the migrations newer than ``PRAGMA user_version``, each atomically."""

@@ -12,6 +12,10 @@ later step works on uint8 sRGB ``Pixels`` and is pure apart from its ports.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import attrs
 import numpy as np
 
@@ -51,6 +55,23 @@ def check_output_size(info: ImageInfo, options: EnhanceOptions, limits: ImageLim
             f"The result would have {pixels:,} pixels at {options.upscale}x; "
             f"the limit is {limits.max_output_pixels:,}.",
         )
+
+
+@contextmanager
+def timed(timings: dict[str, float] | None, step: str) -> Iterator[None]:
+    """Add the seconds the block took to ``timings[step]`` (nothing when ``timings`` is None).
+
+    ``perf_counter``, not the ``Clock`` port: a duration for the operator's metrics,
+    never a time the domain decides anything on.
+    """
+    if timings is None:
+        yield
+        return
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[step] = timings.get(step, 0.0) + time.perf_counter() - started
 
 
 def _changes_no_pixel(options: EnhanceOptions) -> bool:
@@ -108,7 +129,10 @@ class EnhancementPipeline:
         raster = self.process(self.codec.decode(data, self.limits.max_pixels), options)
         return self.codec.encode(raster, options.format, options.quality)
 
-    def process(self, raster: Raster, options: EnhanceOptions) -> Raster:
+    def process(
+        self, raster: Raster, options: EnhanceOptions, timings: dict[str, float] | None = None
+    ) -> Raster:
+        """Every step after decoding; each one's seconds are added to ``timings`` if given."""
         check_output_size(
             ImageInfo(raster.source_format, raster.width, raster.height), options, self.limits
         )
@@ -121,41 +145,57 @@ class EnhancementPipeline:
         factor = options.upscale
         if layout is not None:
             # Cut first: only kept pixels are restored, adjusted and upscaled.
-            pixels = self.framing.cut(pixels, layout)
+            with timed(timings, "frame"):
+                pixels = self.framing.cut(pixels, layout)
             factor = upscale_factor(layout)
         if restore or adjust:
-            pixels = self._restore_and_adjust(pixels, raster, restore=restore, adjust=adjust)
+            pixels = self._restore_and_adjust(
+                pixels, raster, restore=restore, adjust=adjust, timings=timings
+            )
         if factor > 1:
-            pixels = self.upscaler.upscale(pixels, factor)
+            with timed(timings, "upscale"):
+                pixels = self.upscaler.upscale(pixels, factor)
         if layout is not None:
-            pixels = self.framing.resample(pixels, layout)
+            with timed(timings, "frame"):
+                pixels = self.framing.resample(pixels, layout)
             factor = sharpen_factor(layout)
         if classic:
             # The learned path leaves detail to the restorer and the upscaler: an
             # unsharp mask after them would turn leftover noise into grain.
-            rgb, alpha = _split(pixels)
-            pixels = _merge(sharpen(rgb, self.blur, factor, self.settings), alpha)
+            with timed(timings, "sharpen"):
+                rgb, alpha = _split(pixels)
+                pixels = _merge(sharpen(rgb, self.blur, factor, self.settings), alpha)
         if layout is not None and resize is not None:
-            pixels = pad(pixels, layout, resize.background)
+            with timed(timings, "frame"):
+                pixels = pad(pixels, layout, resize.background)
             if not resize.background.grey and layout.canvas != layout.scaled:
                 return attrs.evolve(raster, pixels=pixels, grey=False)
         return attrs.evolve(raster, pixels=pixels)
 
     def _restore_and_adjust(
-        self, pixels: Pixels, raster: Raster, *, restore: bool, adjust: bool
+        self,
+        pixels: Pixels,
+        raster: Raster,
+        *,
+        restore: bool,
+        adjust: bool,
+        timings: dict[str, float] | None = None,
     ) -> Pixels:
         rgb, alpha = _split(pixels)
         if restore:
-            rgb = self._restore(rgb, raster.source_format)
-            if raster.grey:
-                # Colour denoisers may nudge channels apart; grey must stay grey.
-                rgb = np.repeat(rgb[..., 1:2], 3, axis=2)
-        if adjust and self.toner is not None:
-            rgb = self.toner.correct(rgb, alpha)
-            if raster.grey:
-                rgb = np.repeat(rgb[..., 1:2], 3, axis=2)
-        elif adjust:
-            rgb = auto_tone(rgb, self.blur, self.settings, alpha=alpha, grey=raster.grey)
+            with timed(timings, "restore"):
+                rgb = self._restore(rgb, raster.source_format)
+                if raster.grey:
+                    # Colour denoisers may nudge channels apart; grey must stay grey.
+                    rgb = np.repeat(rgb[..., 1:2], 3, axis=2)
+        if adjust:
+            with timed(timings, "adjust"):
+                if self.toner is not None:
+                    rgb = self.toner.correct(rgb, alpha)
+                    if raster.grey:
+                        rgb = np.repeat(rgb[..., 1:2], 3, axis=2)
+                else:
+                    rgb = auto_tone(rgb, self.blur, self.settings, alpha=alpha, grey=raster.grey)
         return _merge(rgb, alpha)
 
     def _restore(self, rgb: Pixels, source_format: str) -> Pixels:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -15,7 +15,7 @@ import attrs
 from cropedly_core.accounts import require_plan
 from cropedly_core.errors import BatchRejected, FileProblem, ImageRejected, InvalidInput, NotFound
 from cropedly_core.images.model import EncodedImage, EnhanceOptions, ImageLimits
-from cropedly_core.images.pipeline import EnhancementPipeline, check_output_size
+from cropedly_core.images.pipeline import EnhancementPipeline, check_output_size, timed
 from cropedly_core.images.reference import ColourStats, colour_stats, transfer_colour
 from cropedly_core.images.results import ResultRepository, StoredImage
 from cropedly_core.ports import BlobStore, Clock, IdGenerator
@@ -36,10 +36,16 @@ class Upload:
 
 @attrs.frozen
 class JobResult:
-    """What a worker returns: the encoded image and its colour statistics."""
+    """What a worker returns: the encoded image, its colour statistics, and step timings.
+
+    ``timings`` maps each pipeline step that ran (``decode``, ``restore``, ``adjust``,
+    ``upscale``, ``frame``, ``sharpen``, ``reference``, ``encode``) to its seconds; it
+    travels back with the result so that a worker process need not report metrics.
+    """
 
     image: EncodedImage
     colour: ColourStats
+    timings: Mapping[str, float] = attrs.field(factory=dict)
 
 
 class JobRunner(Protocol):
@@ -73,13 +79,19 @@ def run_job(pipeline: EnhancementPipeline, data: bytes, options: EnhanceOptions)
     Size checks from the header, decode, the pipeline's steps, then the
     reference colour (which comes after every other step), encode.
     """
-    info = pipeline.codec.probe(data, pipeline.limits.max_pixels)
-    check_output_size(info, options, pipeline.limits)
-    raster = pipeline.process(pipeline.codec.decode(data, pipeline.limits.max_pixels), options)
+    timings: dict[str, float] = {}
+    with timed(timings, "decode"):
+        info = pipeline.codec.probe(data, pipeline.limits.max_pixels)
+        check_output_size(info, options, pipeline.limits)
+        decoded = pipeline.codec.decode(data, pipeline.limits.max_pixels)
+    raster = pipeline.process(decoded, options, timings)
     if isinstance(options.reference, ColourStats):
-        raster = attrs.evolve(raster, pixels=transfer_colour(raster.pixels, options.reference))
-    encoded = pipeline.codec.encode(raster, options.format, options.quality)
-    return JobResult(encoded, colour_stats(raster.pixels))
+        with timed(timings, "reference"):
+            pixels = transfer_colour(raster.pixels, options.reference)
+        raster = attrs.evolve(raster, pixels=pixels)
+    with timed(timings, "encode"):
+        encoded = pipeline.codec.encode(raster, options.format, options.quality)
+    return JobResult(encoded, colour_stats(raster.pixels), timings)
 
 
 def check_batch(uploads: Sequence[Upload], limits: ImageLimits) -> None:

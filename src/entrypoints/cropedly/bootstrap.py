@@ -114,6 +114,8 @@ class Services:
         webhooks: delivers their signed completion webhooks.
         webhook_key: the server key each account's webhook secret derives from.
         limits_note: the start-up log line saying where throttles and counters live.
+        readiness: named checks behind ``GET /health/ready``; each raises when its
+            dependency cannot serve (the database, the image workers, ...).
     """
 
     settings: Settings
@@ -136,6 +138,7 @@ class Services:
     closers: list[Callable[[], None]] = attrs.field(factory=list)
     mail_note: tuple[int, str] = (logging.INFO, "reset mail is kept in memory (embedded)")
     limits_note: tuple[int, str] = (logging.INFO, "throttles and rate limits are per process")
+    readiness: list[tuple[str, Callable[[], None]]] = attrs.field(factory=list)
 
     def sweep_crash_leftovers(self) -> SweepReport | None:
         """Remove what a killed process left half-done (``cropedly_core.recovery``).
@@ -355,6 +358,7 @@ def _assemble(
     webhook_key: bytes,
     closers: list[Callable[[], None]] | None = None,
     mail_note: tuple[int, str] | None = None,
+    readiness: list[tuple[str, Callable[[], None]]] | None = None,
     limits: SharedLimits | None = None,
 ) -> Services:
     """The use cases over whichever adapters the caller chose: one wiring for both builders."""
@@ -417,6 +421,7 @@ def _assemble(
         clock=clock,
         closers=closers or [],
         limits_note=limits.note,
+        readiness=readiness or [],
         **({} if mail_note is None else {"mail_note": mail_note}),
     )
 
@@ -431,6 +436,17 @@ class Repositories:
     api_keys: ApiKeyRepository
     jobs: JobRepository
     close: Callable[[], None]
+    ping: Callable[[], None]  # the readiness check: raises unless the database answers now
+
+
+def _answers(ping: Callable[[], bool], what: str) -> Callable[[], None]:
+    """A readiness check from a ``ping`` that says True or False."""
+
+    def check() -> None:
+        if not ping():
+            raise ConnectionError(f"{what} does not answer")
+
+    return check
 
 
 def open_repositories(settings: Settings) -> Repositories:
@@ -453,6 +469,7 @@ def open_repositories(settings: Settings) -> Repositories:
             api_keys=PostgresApiKeyRepository(pg),
             jobs=PostgresJobRepository(pg),
             close=pg.close,
+            ping=_answers(pg.ping, "PostgreSQL"),
         )
     sqlite = Database(settings.database_path)
     return Repositories(
@@ -462,6 +479,7 @@ def open_repositories(settings: Settings) -> Repositories:
         api_keys=SqliteApiKeyRepository(sqlite),
         jobs=SqliteJobRepository(sqlite),
         close=sqlite.close,
+        ping=sqlite.ping,
     )
 
 
@@ -474,7 +492,13 @@ def build_services(settings: Settings, *, start_workers: bool = True) -> Service
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     repositories = open_repositories(settings)
     closers: list[Callable[[], None]] = [repositories.close]
+    readiness: list[tuple[str, Callable[[], None]]] = [("database", repositories.ping)]
     workers: ImageWorkers
+    if start_workers:
+        # Imported here, not at the top: image worker processes import this module
+        # for worker_pipeline and must not load the metrics (they report timings
+        # with each result instead), and serve sets PROMETHEUS_MULTIPROC_DIR first.
+        from cropedly import metrics  # noqa: PLC0415
     if start_workers and settings.image_queue is QueueKind.REDIS:
         # Imported here: only a server on the queue needs Celery.
         from cropedly_adapters.celery_workers import CeleryWorkers  # noqa: PLC0415
@@ -486,7 +510,7 @@ def build_services(settings: Settings, *, start_workers: bool = True) -> Service
             queue_wait_seconds=settings.queue_wait_seconds,
         )
         closers.append(queue.close)
-        workers = queue
+        workers = metrics.MeteredWorkers(queue)
     elif start_workers:
         pool = ProcessWorkers(
             pipeline_factory(settings),
@@ -498,9 +522,11 @@ def build_services(settings: Settings, *, start_workers: bool = True) -> Service
             initializer=partial(
                 logs.configure, settings.log_level.value, logs.resolved(settings.log_format)
             ),
+            on_restart=metrics.worker_restarted,
         )
         closers.append(pool.close)
-        workers = pool
+        readiness.append(("image-workers", pool.check))
+        workers = metrics.MeteredWorkers(pool)
     else:
         workers = InlineWorkers(
             worker_pipeline(
@@ -529,6 +555,7 @@ def build_services(settings: Settings, *, start_workers: bool = True) -> Service
         closers=closers,
         mail_note=describe_mail(settings),
         limits=shared_limits(settings, clock, closers),
+        readiness=readiness,
     )
 
 

@@ -15,6 +15,7 @@ import json
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -196,11 +197,6 @@ def cli() -> None:
 )
 def serve(host: str | None, port: int | None, workers: int | None) -> int:
     """Run the HTTP API (creates the data folder if missing)."""
-    import uvicorn  # noqa: PLC0415 - only this command needs the server
-
-    from cropedly.bootstrap import build_services  # noqa: PLC0415
-    from cropedly.logs import configure as configure_logs  # noqa: PLC0415
-
     # The factory runs in each worker process and reads its settings from the
     # environment, so the flags travel there.
     if host is not None:
@@ -208,17 +204,53 @@ def serve(host: str | None, port: int | None, workers: int | None) -> int:
     if port is not None:
         os.environ["CROPEDLY_PORT"] = str(port)
     settings = _data_settings(create=True, workers=workers)
-    # One log format for this process and every worker (cropedly.logs); uvicorn's
-    # own logging setup is skipped (log_config=None) so its records come to ours.
-    configure_logs(settings.log_level.value, settings.log_format)
-    # Create keys and run migrations once, before the workers race to do it; and clean
-    # what a crash (SIGKILL, power loss) left half-done, before anything new is written.
-    services = build_services(settings, start_workers=False)
+    # Before anything imports prometheus_client (cropedly.metrics): every HTTP worker
+    # then keeps its counts in this folder and /metrics sums them.
+    metrics_dir = _metrics_folder()
     try:
-        services.sweep_crash_leftovers()
+        from cropedly.bootstrap import build_services  # noqa: PLC0415
+        from cropedly.logs import configure as configure_logs  # noqa: PLC0415
+
+        # One log format for this process and every worker (cropedly.logs); uvicorn's
+        # own logging setup is skipped (log_config=None) so its records come to ours.
+        configure_logs(settings.log_level.value, settings.log_format)
+        # Create keys and run migrations once, before the workers race to do it; and
+        # clean what a crash (SIGKILL, power loss) left half-done, before anything new
+        # is written.
+        services = build_services(settings, start_workers=False)
+        try:
+            services.sweep_crash_leftovers()
+        finally:
+            services.close()
+        _announce()
+        _run_uvicorn(settings)
     finally:
-        services.close()
-    _announce()
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 0
+
+
+def _metrics_folder() -> str | None:
+    """``PROMETHEUS_MULTIPROC_DIR`` for this server: the operator's, emptied, or a fresh one.
+
+    Returns the folder to delete on exit (ours), or None (the operator's). Files left by
+    an earlier run would add its counts to ours, hence emptied.
+    """
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        folder = Path(given)
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):
+            stale.unlink(missing_ok=True)
+        return None
+    made = tempfile.mkdtemp(prefix="cropedly-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    return made
+
+
+def _run_uvicorn(settings: Settings) -> None:
+    import uvicorn  # noqa: PLC0415 - only serve needs the server
+
     uvicorn.run(
         "cropedly.asgi:create",
         factory=True,
@@ -239,7 +271,6 @@ def serve(host: str | None, port: int | None, workers: int | None) -> int:
         # imports on a loaded machine, which then never finishes starting.
         timeout_worker_healthcheck=60,
     )
-    return 0
 
 
 @cli.command()

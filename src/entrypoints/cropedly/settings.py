@@ -75,6 +75,11 @@ class LogFormat(enum.StrEnum):
     JSON = "json"
 
 
+class Switch(enum.StrEnum):
+    ON = "on"
+    OFF = "off"
+
+
 def _variable(name: str) -> str:
     return f"{PREFIX}{name.upper()}"
 
@@ -151,6 +156,10 @@ def _log_level(value: object) -> LogLevel:
 
 def _log_format(value: object) -> LogFormat:
     return _member(LogFormat, "log_format", value)
+
+
+def _metrics(value: object) -> Switch:
+    return _member(Switch, "metrics", value)
 
 
 def _url(_: Any, attribute: attrs.Attribute[Any], value: str) -> None:
@@ -252,6 +261,7 @@ class Settings:
         smtp_security: ``none``, ``starttls`` or ``tls``.
         log_level: ``DEBUG``, ``INFO``, ``WARNING`` or ``ERROR``.
         log_format: ``auto`` (text on a terminal, else JSON lines), ``text`` or ``json``.
+        metrics: ``on`` serves Prometheus metrics at ``/metrics``; ``off`` removes the route.
         google_issuer: issuer URL of the OpenID provider behind "Sign in with Google"
             (discovery at ``<issuer>/.well-known/openid-configuration``).
         google_client_id: the OAuth client id; empty turns Google sign-in off.
@@ -323,6 +333,7 @@ class Settings:
     smtp_security: SmtpSecurity = attrs.field(default=SmtpSecurity.NONE, converter=_smtp_security)
     log_level: LogLevel = attrs.field(default=LogLevel.INFO, converter=_log_level)
     log_format: LogFormat = attrs.field(default=LogFormat.AUTO, converter=_log_format)
+    metrics: Switch = attrs.field(default=Switch.ON, converter=_metrics)
     google_issuer: str = attrs.field(default="https://accounts.google.com", validator=_url)
     google_client_id: str = ""
     google_client_secret: str = attrs.field(default="", repr=False)

@@ -9,13 +9,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-from litestar import Litestar, get
+from litestar import Litestar, MediaType, Response, get
 from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ControllerRouterHandler
 
 import cropedly
+from cropedly import metrics
 from cropedly.bootstrap import Services
 from cropedly.http.account_routes import AccountController
 from cropedly.http.auth import provide_user
@@ -31,9 +32,9 @@ from cropedly.http.key_routes import ApiKeyController
 from cropedly.http.limits import rate_limit_headers
 from cropedly.http.observe import observe
 from cropedly.http.openapi import complete_openapi, docs_plugins, operation_id
-from cropedly.http.problems import EXCEPTION_HANDLERS
+from cropedly.http.problems import EXCEPTION_HANDLERS, problem
 from cropedly.http.views import Downloads, SignedUrls
-from cropedly.settings import Settings
+from cropedly.settings import Settings, Switch
 from cropedly_core.accounts import registrable_origin
 
 log = logging.getLogger("cropedly")
@@ -56,9 +57,68 @@ def index(settings: NamedDependency[Settings]) -> dict[str, Any]:
     }
 
 
-@get("/health", summary="Liveness", tags=["meta"], sync_to_thread=False)
+@get("/health", summary="Liveness (as /health/live)", tags=["meta"], sync_to_thread=False)
 def health() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@get(
+    "/health/live",
+    summary="Liveness",
+    description="The process is up and answering; nothing else is checked.",
+    tags=["meta"],
+    sync_to_thread=False,
+)
+def liveness() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+READY_SECONDS = 5.0  # per check: a check that hangs is a failing check
+Readiness = list[tuple[str, Callable[[], None]]]
+
+
+@get(
+    "/health/ready",
+    summary="Readiness",
+    description="Every readiness check passes (the database answers, the image workers are "
+    "alive, ...): send traffic here. A 503 names the failing checks.",
+    tags=["meta"],
+)
+async def readiness(readiness_checks: NamedDependency[Readiness]) -> Response[dict[str, Any]]:
+    checks: dict[str, str] = {}
+    for name, check in readiness_checks:
+        try:
+            await asyncio.wait_for(asyncio.to_thread(check), READY_SECONDS)
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready; logged
+            log.warning("readiness check %s failed: %s", name, exc or type(exc).__name__)
+            checks[name] = "failed"
+        else:
+            checks[name] = "ok"
+    failed = [name for name, state in checks.items() if state != "ok"]
+    if failed:
+        return problem(
+            503,
+            "not-ready",
+            "Not ready",
+            f"Failing readiness check(s): {', '.join(failed)}.",
+            {"Retry-After": "5"},
+            checks=checks,
+        )
+    return Response({"status": "ok", "checks": checks})
+
+
+@get(
+    "/metrics",
+    summary="Prometheus metrics",
+    description="Requests by route and status, latency, images processed, pipeline step "
+    "timings, queue depth and worker restarts, in the Prometheus text format, summed over "
+    "every server process. No user data. Off with `CROPEDLY_METRICS=off`.",
+    tags=["meta"],
+    media_type=MediaType.TEXT,
+    sync_to_thread=False,
+)
+def get_metrics() -> Response[bytes]:
+    return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
 
 
 @get(
@@ -109,6 +169,7 @@ def _dependencies(services: Services, async_jobs: AsyncJobs) -> dict[str, Provid
         "downloads": Downloads(urls, services.blobs),
         "catalog_views": CatalogViews(urls, services.images.result_ttl),
         "jwks_source": services.jwks,
+        "readiness_checks": services.readiness,
     }
     return {
         name: Provide(_constant(value), use_cache=True, sync_to_thread=False)
@@ -159,12 +220,16 @@ def create_app(
             # Async jobs in flight finish (or are recorded as failed) before storage closes.
             await async_jobs.drain(services.settings.shutdown_seconds)
             services.close()
+            metrics.process_exiting()
 
     settings = services.settings
     app = Litestar(
         route_handlers=[
             index,
             health,
+            liveness,
+            readiness,
+            *([get_metrics] if settings.metrics is Switch.ON else []),
             jwks,
             AuthController,
             ApiKeyController,
@@ -210,5 +275,5 @@ def create_app(
         debug=debug,
     )
     # Outside Litestar's routing and exception handling: every request gets its id.
-    app.asgi_handler = observe(app.asgi_handler)
+    app.asgi_handler = observe(app.asgi_handler, metrics.record_request)
     return complete_openapi(app)  # error responses and the Problem schema

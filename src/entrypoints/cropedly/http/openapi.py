@@ -143,6 +143,14 @@ _LINK_NOTES = {
 OPERATIONS: dict[str, Documented] = {
     "getServiceInfo": Documented("GET", "/", {}),
     "getHealth": Documented("GET", "/health", {}),
+    "getLiveness": Documented("GET", "/health/live", {}),
+    "getReadiness": Documented(
+        "GET",
+        "/health/ready",
+        {503: ("not-ready",)},
+        notes={503: "A readiness check failed; `checks` names each check and its state."},
+    ),
+    "getMetrics": Documented("GET", "/metrics", {}),
     "getJwks": Documented("GET", "/.well-known/jwks.json", {}),
     "login": Documented(
         "POST",
@@ -524,6 +532,11 @@ def problem_schema() -> Schema:
                 type=OpenAPIType.STRING,
                 description="The id of the request, as in its `X-Request-Id` response header "
                 "and the server's log lines: quote it when reporting a problem.",
+            ),
+            "checks": Schema(
+                type=OpenAPIType.OBJECT,
+                additional_properties=Schema(type=OpenAPIType.STRING, enum=["ok", "failed"]),
+                description="With `…/not-ready`: each readiness check and its state.",
             ),
             "requiredPlan": Schema(
                 type=OpenAPIType.STRING,
