@@ -173,6 +173,15 @@ class TestLogs:
         assert any(e["requestId"] == fresh and e["status"] == 415 for e in access)
 
 
+def _started(server: Server) -> set[int]:
+    """The HTTP worker processes that have finished starting (their "ready" line)."""
+    pids = set()
+    for line in server.stderr.read_text().splitlines():
+        if '"logger": "cropedly"' in line and ' ready"' in line:
+            pids.add(json.loads(line)["pid"])
+    return pids
+
+
 def _writers(folder: Path) -> set[str]:
     """The processes that have written counters in a multiprocess folder (by PID)."""
     return {path.stem.rsplit("_", 1)[1] for path in folder.glob("counter_*.db")}
@@ -270,8 +279,14 @@ class TestMetrics:
                 # A new connection each time, so that either worker process may take it.
                 return httpx.get(f"{server.base}/health/live", timeout=10).status_code
 
+            # Both HTTP workers up (each logs "ready" from its lifespan); on a loaded
+            # machine the second can take a while to import.
+            deadline = time.monotonic() + 120
+            while len(_started(server)) < 2 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert 2 == len(_started(server)), server.stderr.read_text()[-3000:]
             deadline = time.monotonic() + 60
-            with ThreadPoolExecutor(8) as pool:
+            with ThreadPoolExecutor(16) as pool:
                 # Until both processes have counted some (the second may start later).
                 while len(_writers(folder)) < 2 and time.monotonic() < deadline:
                     assert [200] * 16 == list(pool.map(lambda _: live(), range(16)))
