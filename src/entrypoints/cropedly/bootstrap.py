@@ -439,16 +439,6 @@ class Repositories:
     ping: Callable[[], None]  # the readiness check: raises unless the database answers now
 
 
-def _answers(ping: Callable[[], bool], what: str) -> Callable[[], None]:
-    """A readiness check from a ``ping`` that says True or False."""
-
-    def check() -> None:
-        if not ping():
-            raise ConnectionError(f"{what} does not answer")
-
-    return check
-
-
 def open_repositories(settings: Settings) -> Repositories:
     """PostgreSQL when ``CROPEDLY_DATABASE_URL`` is set, else the SQLite file in the data folder.
 
@@ -469,7 +459,7 @@ def open_repositories(settings: Settings) -> Repositories:
             api_keys=PostgresApiKeyRepository(pg),
             jobs=PostgresJobRepository(pg),
             close=pg.close,
-            ping=_answers(pg.ping, "PostgreSQL"),
+            ping=pg.ping,
         )
     sqlite = Database(settings.database_path)
     return Repositories(
