@@ -291,8 +291,11 @@ def worker(concurrency: int | None) -> int:
     settings = _load_settings(image_workers=concurrency)
     if not settings.redis_url:
         raise CliError("cropedly worker needs CROPEDLY_REDIS_URL (the queue's Redis).")
+    from cropedly.logs import configure as configure_logs  # noqa: PLC0415
     from cropedly_adapters.celery_workers import run_worker  # noqa: PLC0415
 
+    # The server's log format here too; Celery keeps a root logger that has a handler.
+    configure_logs(settings.log_level.value, settings.log_format)
     run_worker(
         settings.redis_url,
         pipeline_factory(settings),
