@@ -59,6 +59,9 @@ def test_serve_and_cli_on_postgres(postgres_url: str, tmp_path: Path) -> None:
         page = http.get(CATALOG, headers=auth)
         assert 200 == page.status_code, page.text
         assert ["ref.png"] == [item["originalName"] for item in page.json()]
+        ready = http.get("/health/ready")
+        assert 200 == ready.status_code, ready.text
+        assert "ok" == ready.json()["checks"]["database"]  # PostgreSQL's pooled SELECT 1
         log = server.stderr.read_text()
     assert (1, 1, 1, 1) == tuple(
         _count(postgres_url, t) for t in ("users", "user_domains", "results", "catalog_images")
