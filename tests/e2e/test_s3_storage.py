@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import attrs
+import pytest
 from litestar.testing import TestClient
 
 from cropedly.bootstrap import Services, build_services
@@ -69,3 +71,25 @@ def test_results_live_on_s3_and_links_keep_their_semantics(
         again = elsewhere.get(result["url"])
         assert 200 == again.status_code
         assert whole.content == again.content
+
+
+def test_readiness_checks_the_bucket_and_redis(
+    tmp_path: Path, s3_target: S3Target, redis_url: str
+) -> None:
+    """With S3 and Redis configured, /health/ready's list names both, and both pass."""
+    settings = attrs.evolve(s3_settings(tmp_path, s3_target), redis_url=redis_url)
+    services = build_services(settings, start_workers=False)
+    try:
+        checks = dict(services.readiness)
+        assert {"blobs", "redis"} <= set(checks)
+        checks["blobs"]()
+        checks["redis"]()
+        missing = attrs.evolve(settings, blob_url="s3://no-such-bucket-here/x")
+        gone = build_services(missing, start_workers=False)
+        try:
+            with pytest.raises(FileNotFoundError):
+                dict(gone.readiness)["blobs"]()
+        finally:
+            gone.close()
+    finally:
+        services.close()

@@ -147,6 +147,15 @@ class FsspecBlobStore:
             self._remove(temporary)
             raise
 
+    def check(self) -> None:
+        """Raise unless the store answers now (readiness): one listing of the root."""
+        try:
+            self.fs.ls(self.root, detail=False)
+        except FileNotFoundError:
+            # An empty prefix does not exist on an object store; its bucket must.
+            if not (self._objects and self.fs.exists(self.root.split("/", 1)[0])):
+                raise
+
     def get(self, key: str) -> bytes:
         try:
             return bytes(self.fs.cat_file(self._path(key)))

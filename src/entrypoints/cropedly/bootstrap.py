@@ -180,11 +180,13 @@ class SharedLimits:
         counters: the per-plan rate limit and monthly usage counters.
         attempts: failed logins, sign-ups and reset mails (the throttles' log).
         note: the start-up log line saying where they live.
+        check: the readiness check of a shared store (raises unless it answers now).
     """
 
     counters: UsageCounters
     attempts: AttemptLog
     note: tuple[int, str]
+    check: Callable[[], None] | None = None
 
 
 def in_process_limits(clock: Clock) -> SharedLimits:
@@ -204,6 +206,10 @@ def shared_limits(
         return in_process_limits(clock)
     client = connect(settings.redis_url)
     closers.append(client.close)
+
+    def check() -> None:
+        client.ping()
+
     return SharedLimits(
         counters=RedisUsageCounters(client, clock.now),
         attempts=RedisAttemptLog(client),
@@ -212,6 +218,7 @@ def shared_limits(
             logging.INFO,
             f"throttles and rate limits are shared in {redact(settings.redis_url)}",
         ),
+        check=check,
     )
 
 
@@ -524,6 +531,12 @@ def build_services(settings: Settings, *, start_workers: bool = True) -> Service
             )
         )
     clock = SystemClock()
+    limits = shared_limits(settings, clock, closers)
+    if limits.check is not None:
+        readiness.append(("redis", limits.check))
+    blobs = FsspecBlobStore(settings.blobs, blob_storage_options(settings))
+    if blob_storage_options(settings) or settings.blobs.startswith("s3"):
+        readiness.append(("blobs", blobs.check))
     return _assemble(
         settings,
         clock=clock,
@@ -534,7 +547,7 @@ def build_services(settings: Settings, *, start_workers: bool = True) -> Service
             load_or_create_keys(settings.keys_dir), settings.jwt_issuer, settings.jwt_audience
         ),
         workers=workers,
-        blobs=FsspecBlobStore(settings.blobs, blob_storage_options(settings)),
+        blobs=blobs,
         results=repositories.results,
         catalog_images=repositories.catalog,
         links=link_signer(settings),
@@ -544,7 +557,7 @@ def build_services(settings: Settings, *, start_workers: bool = True) -> Service
         webhook_key=load_webhook_key(settings.keys_dir),
         closers=closers,
         mail_note=describe_mail(settings),
-        limits=shared_limits(settings, clock, closers),
+        limits=limits,
         readiness=readiness,
     )
 
