@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from litestar.testing import TestClient
 
 from cropedly.bootstrap import Services
@@ -27,6 +28,12 @@ from imaging import bearer
 from repo_databases import bind_cluster
 
 # --------------------------------------------------------------------------- generic
+
+# Property tests check behaviour, not speed (speed is measured by nox -s bench): no
+# per-example deadline, which a loaded 2-core CI machine trips at random (262 ms against
+# Hypothesis's default 200 ms in test_case_variant_is_taken).
+hypothesis_settings.register_profile("cropedly", deadline=None)
+hypothesis_settings.load_profile("cropedly")
 
 
 @pytest.fixture(scope="session")

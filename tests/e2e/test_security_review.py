@@ -63,6 +63,10 @@ def assert_problem(
     return body
 
 
+# How long the test relay takes per mail (finding 5: the answer must not wait for it).
+RELAY_SECONDS = 1.2
+
+
 class _SlowMailbox:
     """An SMTP server on loopback that takes its time, like a real relay does."""
 
@@ -78,7 +82,7 @@ class _SlowMailbox:
 
 @pytest.fixture(scope="module")
 def mailbox() -> Iterator[tuple[_SlowMailbox, int]]:
-    handler = _SlowMailbox(delay=0.3)
+    handler = _SlowMailbox(delay=RELAY_SECONDS)
     port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
@@ -198,7 +202,12 @@ class TestFinding5ForgotPasswordTiming:
     def test_known_and_unknown_emails_answer_alike_and_in_time(
         self, http: httpx.Client, mailbox: tuple[_SlowMailbox, int]
     ) -> None:
-        """The mail (0.3 s at this relay) goes out after the answer, for known e-mails only."""
+        """The mail (RELAY_SECONDS at this relay) goes out after the answer, for known e-mails only.
+
+        The relay is slow on purpose so that the margins are wide: an answer that waited
+        for the mail would take RELAY_SECONDS, one that does not takes milliseconds, and a
+        loaded CI machine stays far inside half of it.
+        """
 
         def timed(email: str) -> float:
             started = time.perf_counter()
@@ -208,9 +217,9 @@ class TestFinding5ForgotPasswordTiming:
 
         known = [timed(PRO) for _ in range(3)]
         unknown = [timed(f"nobody{n}@example.com") for n in range(3)]
-        assert statistics.median(known) < 0.2, known  # before: 0.3 s and more
-        assert abs(statistics.median(known) - statistics.median(unknown)) < 0.1
-        deadline = time.monotonic() + 10
+        assert statistics.median(known) < RELAY_SECONDS / 2, known  # before: the relay's time
+        assert abs(statistics.median(known) - statistics.median(unknown)) < RELAY_SECONDS / 4
+        deadline = time.monotonic() + 10 * RELAY_SECONDS
         while len(mailbox[0].received) < 3 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert [PRO] * 3 == mailbox[0].received
