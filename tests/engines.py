@@ -184,26 +184,16 @@ def redis_server() -> Iterator[Redis]:
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
     if not Path(binary).exists():
         _fail("Redis", "redis-server not found: apt-get install redis-server (nox -s tests does)")
-    root = Path(tempfile.mkdtemp(prefix="cropedly-redis-"))
-    log = root / "server.log"
-    port = _free_port()
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-             "--appendonly", "no", "--dir", str(root), "--protected-mode", "yes"],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-    try:
-        _wait(lambda: _redis_command(port, "PING").startswith(b"+PONG"), "Redis", proc, log)
+
+    def argv(root: Path, port: int) -> list[str]:
+        return [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                "--appendonly", "no", "--dir", str(root), "--protected-mode", "yes"]  # fmt: skip
+
+    def ready(port: int) -> bool:
+        return _redis_command(port, "PING").startswith(b"+PONG")
+
+    with _spawned("cropedly-redis-", argv, "Redis", ready) as port:
         yield Redis(port=port)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 # --------------------------------------------------------------------- S3 (moto)
@@ -235,24 +225,42 @@ class MotoServer:
 
 @contextmanager
 def moto_server() -> Iterator[MotoServer]:
-    root = Path(tempfile.mkdtemp(prefix="cropedly-moto-"))
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+    def argv(_root: Path, port: int) -> list[str]:
+        return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+
+    def ready(port: int) -> bool:
+        return httpx.get(f"http://127.0.0.1:{port}/moto-api/", timeout=2).status_code < 500
+
+    what = "moto (S3 API server; pip install 'moto[server]')"
+    with _spawned("cropedly-moto-", argv, what, ready, env) as port:
+        yield MotoServer(endpoint_url=f"http://127.0.0.1:{port}")
+
+
+@contextmanager
+def _spawned(
+    prefix: str,
+    argv: Callable[[Path, int], list[str]],
+    what: str,
+    ready: Callable[[int], bool],
+    env: dict[str, str] | None = None,
+) -> Iterator[int]:
+    """A server process in a temporary folder on a free port, until the block ends; its port."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
     log = root / "server.log"
     port = _free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-        )  # fmt: skip
-    try:
-        _wait(
-            lambda: httpx.get(f"{endpoint}/moto-api/", timeout=2).status_code < 500,
-            "moto (S3 API server; pip install 'moto[server]')",
-            proc,
-            log,
+            argv(root, port),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
         )
-        yield MotoServer(endpoint_url=endpoint)
+    try:
+        _wait(lambda: ready(port), what, proc, log)
+        yield port
     finally:
         proc.terminate()
         try:
