@@ -6,7 +6,9 @@ import json
 
 import pytest
 
+from cropedly_adapters import celery_workers
 from cropedly_adapters.celery_workers import decode_job, decode_reply, encode_job, encode_result
+from cropedly_adapters.request_context import request_id
 from cropedly_core.errors import ImageRejected
 from cropedly_core.images.geometry import Background, Crop, Fit, Rect, Resize
 from cropedly_core.images.model import Adjust, EncodedImage, EnhanceOptions, OutputFormat, Restore
@@ -37,3 +39,26 @@ def test_replies_survive_json() -> None:
     with pytest.raises(ImageRejected) as refused:
         decode_reply({"rejected": "corrupt-image", "detail": "Broken."})
     assert ("corrupt-image", "Broken.") == (refused.value.slug, refused.value.detail)
+
+
+def test_a_job_carries_the_request_id_to_the_worker_for_that_job_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """cropedly worker's log lines name the request, like the local pool's (issue 14)."""
+    seen: list[str | None] = []
+
+    def run_job(*_: object) -> JobResult:
+        seen.append(request_id.get())
+        raise ImageRejected("corrupt-image", "Broken.")
+
+    monkeypatch.setattr(celery_workers, "run_job", run_job)
+    monkeypatch.setitem(celery_workers._PIPELINE, "pipeline", object())
+    token = request_id.set("req-42")
+    try:
+        payload = json.loads(json.dumps(encode_job(b"x", EnhanceOptions())))
+    finally:
+        request_id.reset(token)
+    assert celery_workers._job(payload)["rejected"] == "corrupt-image"
+    assert celery_workers._job({**payload, "requestId": "x" * 129})
+    assert ["req-42", None] == seen
+    assert request_id.get() is None

@@ -47,6 +47,7 @@ from celery.app import trace
 from celery.signals import worker_process_init
 from kombu.exceptions import OperationalError
 
+from cropedly_adapters.request_context import request_id
 from cropedly_core.errors import ImageRejected, Overloaded
 from cropedly_core.images.geometry import Crop, Rect
 from cropedly_core.images.model import EnhanceOptions, ImageLimits
@@ -123,7 +124,22 @@ _CONVERTER.register_structure_hook(Crop | Rect | None, _structure_crop)
 
 
 def encode_job(data: bytes, options: EnhanceOptions) -> dict[str, Any]:
-    return {"data": _CONVERTER.unstructure(data), "options": _CONVERTER.unstructure(options)}
+    return {
+        "data": _CONVERTER.unstructure(data),
+        "options": _CONVERTER.unstructure(options),
+        # The worker's log lines name the request, as the local pool's do.
+        "requestId": request_id.get(),
+    }
+
+
+# The edge admits ids of at most 128 characters; a longer one is not ours.
+_MAX_REQUEST_ID = 128
+
+
+def job_request_id(payload: dict[str, Any]) -> str | None:
+    """The request id a job carries, if it looks like one the edge gave."""
+    rid = payload.get("requestId")
+    return rid if isinstance(rid, str) and 0 < len(rid) <= _MAX_REQUEST_ID else None
 
 
 def decode_job(payload: dict[str, Any]) -> tuple[bytes, EnhanceOptions]:
@@ -154,6 +170,8 @@ def _rejected(slug: str, detail: str) -> dict[str, Any]:
 def _job(payload: dict[str, Any]) -> dict[str, Any]:
     """What a worker's pool process does with one job; the same answers as the local pool."""
     data, options = decode_job(payload)
+    # A pool process serves many requests: the id is set for this job only.
+    token = request_id.set(job_request_id(payload))
     try:
         return encode_result(run_job(_PIPELINE["pipeline"], data, options))
     except ImageRejected as exc:
@@ -163,6 +181,8 @@ def _job(payload: dict[str, Any]) -> dict[str, Any]:
     except Exception:
         log.exception("image processing failed")
         return _rejected("processing-failed", "The image could not be processed.")
+    finally:
+        request_id.reset(token)
 
 
 def run_worker(
