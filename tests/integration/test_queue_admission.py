@@ -61,3 +61,17 @@ def test_an_unreachable_redis_is_overloaded_not_a_500() -> None:
             workers.reserve(1)
     finally:
         workers.close()
+
+
+def test_readiness_fails_without_a_worker_or_without_redis(redis_url: str) -> None:
+    """/health/ready's image-workers check on the queue (the two-worker test sees it pass)."""
+    for url, reason in (
+        (redis_url, "no cropedly worker"),
+        ("redis://127.0.0.1:1/0", "unreachable"),
+    ):
+        workers = CeleryWorkers(url)
+        try:
+            with pytest.raises(RuntimeError, match=reason):
+                workers.check()
+        finally:
+            workers.close()

@@ -122,6 +122,8 @@ def test_two_workers_share_a_batch_and_a_killed_job_fails_cleanly(
         running_server(env, tmp_path) as server,
         httpx.Client(base_url=server.base, timeout=120) as http,
     ):
+        ready = http.get("/health/ready")
+        assert 200 == ready.status_code, ready.text  # its image-workers check pings them
         headers = _login(http)
         batch = [("images", (f"{n}.png", png_bytes(300 + n, 200))) for n in range(6)]
         answer = http.post("/images/v1", files=batch, data={"upscale": "4"}, headers=headers)

@@ -66,6 +66,8 @@ RESULT_TTL = 3600  # seconds an unread result stays in Redis
 # After the hard time limit, how long the API waits for the worker to report it
 # before it takes the worker for lost (killed with its pool, machine gone).
 LOST_GRACE_SECONDS = 15.0
+# How long a readiness probe waits for some worker to answer a ping.
+WORKER_PING_SECONDS = 1.0
 _POLL_FIRST, _POLL_MAX = 0.02, 0.5
 
 # Admission, atomic across API processes: drop places past their deadline, then
@@ -287,6 +289,21 @@ class CeleryWorkers:
         if not admitted:
             raise self._overloaded()
         return _Reservation(self, places)
+
+    def check(self) -> None:
+        """Raise unless Redis answers and at least one ``cropedly worker`` does (readiness).
+
+        An API process whose queue has no worker would only answer 503 after the queue
+        wait; readiness says so at once. Celery's remote-control ping returns on the
+        first reply, so a healthy probe costs one round trip, an unhealthy one the timeout.
+        """
+        try:
+            self._redis.ping()
+            replies = self._app.control.ping(timeout=WORKER_PING_SECONDS, limit=1)
+        except (OperationalError, redis.RedisError, OSError) as exc:
+            raise RuntimeError(f"the image queue is unreachable: {exc}") from None
+        if not replies:
+            raise RuntimeError("no cropedly worker answers on the image queue")
 
     def release(self, places: list[str]) -> None:
         if places:

@@ -507,6 +507,7 @@ def build_services(settings: Settings, *, start_workers: bool = True) -> Service
             queue_wait_seconds=settings.queue_wait_seconds,
         )
         closers.append(queue.close)
+        readiness.append(("image-workers", queue.check))
         workers = metrics.MeteredWorkers(queue)
     elif start_workers:
         pool = ProcessWorkers(
