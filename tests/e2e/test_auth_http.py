@@ -92,12 +92,21 @@ class TestLogin:
         memory_services: Services,
         ann: str,
     ) -> None:
-        """Wrong password, unknown e-mail and a Google account get the same 401 bytes."""
+        """Wrong password, unknown e-mail and a Google account get the same 401 bytes.
+
+        The client sends one request id for all three: the body echoes it (requestId),
+        and nothing else may tell the cases apart.
+        """
         memory_services.accounts.register("google@example.com", None, "G")
+        same_id = {"X-Request-Id": "login-probe"}
         responses = [
-            client.post(LOGIN, **form(email=ann, password="wrong password!")),
-            client.post(LOGIN, **form(email="nobody@example.com", password=SECRET)),
-            client.post(LOGIN, **form(email="google@example.com", password=SECRET)),
+            client.post(LOGIN, **form(email=ann, password="wrong password!"), headers=same_id),
+            client.post(
+                LOGIN, **form(email="nobody@example.com", password=SECRET), headers=same_id
+            ),
+            client.post(
+                LOGIN, **form(email="google@example.com", password=SECRET), headers=same_id
+            ),
         ]
         for response in responses:
             assert_problem(response, 401)
